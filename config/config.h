@@ -1,0 +1,195 @@
+// The validated, immutable configuration of one gateway instance. Loaded once
+// per start or reload (config/loader.h); a reload builds a new Config and the
+// gateway swaps one shared_ptr<const Config>. Nothing here is re-checked on
+// the hot path.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace portcullis::config {
+
+using Duration = std::chrono::milliseconds;
+
+// A secret as written in the config: a literal (possibly from ${VAR}) or a
+// reference `vault:NAME` resolved through the embedded vault at load time by
+// the caller. Never logged.
+struct SecretRef {
+  enum class Kind { kNone, kLiteral, kVault } kind = Kind::kNone;
+  std::string value;  // the literal, or the vault entry name
+  bool empty() const { return kind == Kind::kNone; }
+};
+
+struct Endpoint {  // host:port
+  std::string host;
+  std::uint16_t port = 0;
+};
+
+struct TlsServerConfig {
+  std::string cert_file;
+  std::string key_file;
+};
+
+struct ServerConfig {
+  Endpoint listen{"127.0.0.1", 8080};
+  std::string public_url;  // no trailing slash; default http://<listen>
+  std::optional<TlsServerConfig> tls;
+  std::vector<std::string> allowed_origins;
+  std::size_t max_body = 4 * 1024 * 1024;
+  SecretRef session_key;              // 32 bytes, hex or base64 (absent: random)
+  Duration session_ttl{std::chrono::hours(24)};
+  Duration header_timeout{std::chrono::seconds(10)};  // slowloris bound
+  Duration idle_timeout{std::chrono::seconds(60)};    // keep-alive idle
+  std::size_t max_header_bytes = 16 * 1024;
+  std::size_t max_connections = 10000;
+  Duration drain_timeout{std::chrono::seconds(15)};
+  int threads = 0;  // 0: hardware concurrency
+};
+
+struct UpstreamTimeouts {
+  Duration connect{std::chrono::seconds(2)};
+  Duration request{std::chrono::seconds(60)};
+  Duration stream_idle{std::chrono::minutes(10)};
+};
+
+struct UpstreamTls {
+  std::string ca_file;
+  bool verify = true;
+};
+
+struct UpstreamConfig {
+  std::string name;
+  std::string url;     // full URL of the upstream MCP endpoint
+  std::string scheme;  // "http" | "https" (parsed from url)
+  std::string host;
+  std::uint16_t port = 0;
+  std::string target;  // path + query of url
+  std::string path;    // gateway route, default /mcp/<name>
+  std::string credential;  // provider name, empty for none
+  UpstreamTimeouts timeouts;
+  UpstreamTls tls;
+  bool auth_none = false;  // `auth: none`: route accepts requests without a token
+  std::size_t max_connections = 256;  // pooled keep-alive connections
+};
+
+struct IssuerConfig {
+  std::string issuer;
+  std::string jwks_uri;  // empty: discovered
+  std::vector<std::string> algorithms;  // default [RS256, ES256]
+  std::vector<std::string> audiences;   // empty: route resource URI + public_url
+};
+
+struct IntrospectionConfig {
+  std::string url;
+  std::string client_id;
+  SecretRef client_secret;
+  Duration cache_ttl{std::chrono::minutes(5)};
+};
+
+struct IdentityConfig {
+  std::vector<IssuerConfig> issuers;
+  std::optional<IntrospectionConfig> introspection;
+  Duration clock_skew{std::chrono::seconds(60)};
+  std::vector<std::string> required_scopes;
+  std::string agent_claim = "client_id";
+  bool allow_unregistered_agents = false;  // unregistered_agents: deny|allow
+  bool enabled() const { return !issuers.empty() || introspection.has_value(); }
+};
+
+struct AgentConfig {
+  std::string id;
+  std::string owner;
+  std::vector<std::string> groups;
+  std::string clearance;  // one of the policy's sensitivity levels; empty: lowest
+};
+
+struct VaultConfig {
+  std::string file;
+  std::string key_file;  // key also from PORTCULLIS_VAULT_KEY
+};
+
+struct ProviderConfig {
+  std::string name;
+  std::string kind;  // static | client_credentials | token_exchange | signed_jwt
+  SecretRef secret;  // static
+  std::string header = "Authorization";  // static: header to inject
+  std::string token_url;
+  std::string client_id;
+  SecretRef client_secret;
+  std::string scope;
+  std::string resource;
+  std::string audience;
+  Duration ttl{std::chrono::minutes(5)};
+  SecretRef key;  // signed_jwt
+  std::string algorithm = "ES256";  // signed_jwt: ES256 | EdDSA
+  Duration rotate_every{0};  // 0: no scheduled rotation
+};
+
+struct CredentialsConfig {
+  std::optional<VaultConfig> vault;
+  std::vector<ProviderConfig> providers;
+};
+
+struct PolicyConfig {
+  std::vector<std::string> files;  // resolved relative to the config file
+  bool shadow = false;             // mode: shadow
+};
+
+struct AuditConfig {
+  std::string dir;  // empty: audit disabled (only allowed with no policy)
+  bool fail_open = false;
+  SecretRef signing_key;
+  std::uint64_t checkpoint_records = 1000;
+  Duration checkpoint_interval{std::chrono::seconds(10)};
+  std::uint64_t segment_bytes = 64ull * 1024 * 1024;
+  Duration segment_age{std::chrono::hours(1)};
+  std::size_t queue_limit = 65536;
+};
+
+struct AdminToken {
+  std::string name;
+  std::string sha256_hex;
+  std::vector<std::string> roles;  // viewer | operator | approver
+};
+
+struct AdminConfig {
+  std::optional<Endpoint> listen;
+  std::vector<AdminToken> tokens;
+  std::string state_file;
+  Duration approval_timeout{std::chrono::minutes(5)};
+};
+
+struct StateConfig {
+  std::string backend = "file";  // file | redis
+  std::string url;
+  std::string prefix = "portcullis:";
+  Duration timeout{std::chrono::seconds(1)};
+  SecretRef password;
+};
+
+struct Config {
+  std::string file;      // absolute path of the file it came from
+  std::string revision;  // hex SHA-256 of the file's bytes after interpolation
+  ServerConfig server;
+  std::vector<UpstreamConfig> upstreams;
+  IdentityConfig identity;
+  std::vector<AgentConfig> agents;
+  CredentialsConfig credentials;
+  PolicyConfig policy;
+  AuditConfig audit;
+  AdminConfig admin;
+  StateConfig state;
+
+  const UpstreamConfig* upstream_by_path(std::string_view path) const;
+  const UpstreamConfig* upstream_by_name(std::string_view name) const;
+  const AgentConfig* agent(std::string_view id) const;
+};
+
+using ConfigPtr = std::shared_ptr<const Config>;
+
+}  // namespace portcullis::config
