@@ -3,23 +3,12 @@
 #pragma once
 
 #include <string>
-#include <vector>
 
 #include "common/result.h"
 #include "config/config.h"
+#include "config/config_error.h"
 
 namespace portcullis::config {
-
-struct ConfigError {
-  std::string file;
-  int line = 0;  // 1-based; 0 when unknown
-  int column = 0;
-  std::string key;  // dotted path, e.g. upstreams[1].timeouts.connect
-  std::string message;
-  std::string to_string() const;  // file:line:col: key: message
-};
-
-using ConfigErrors = std::vector<ConfigError>;
 
 // Reads and validates `path`. `${VAR}` is replaced from the environment (an
 // unset variable is an error). Relative paths in the file are resolved
