@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace portcullis::config {
@@ -25,7 +26,7 @@ struct SecretRef {
   bool empty() const { return kind == Kind::kNone; }
 };
 
-struct Endpoint {  // host:port
+struct Endpoint {  // host:port; an IPv6 host is stored without its brackets
   std::string host;
   std::uint16_t port = 0;
 };

@@ -3,6 +3,18 @@
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
+// Shows both sides of a failed comparison of error lists, one per line.
+namespace doctest {
+template <>
+struct StringMaker<std::vector<std::string>> {
+  static String convert(const std::vector<std::string>& v) {
+    std::string out = "\n";
+    for (const std::string& s : v) out += "  " + s + "\n";
+    return out.c_str();
+  }
+};
+}  // namespace doctest
+
 namespace portcullis::config {
 namespace {
 
