@@ -51,8 +51,12 @@ export async function stopProcess(child, graceMs = 5000) {
   if (exited(child)) return { code: child.exitCode, signal: child.signalCode, graceful: true };
   const done = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   child.kill('SIGTERM');
-  const timer = sleep(graceMs).then(() => null);
-  const r = await Promise.race([done, timer]);
+  let timer;
+  const grace = new Promise((resolve) => {
+    timer = setTimeout(() => resolve(null), graceMs);
+  });
+  const r = await Promise.race([done, grace]);
+  clearTimeout(timer);
   if (r) return { ...r, graceful: true };
   child.kill('SIGKILL');
   return { ...(await done), graceful: false };

@@ -139,11 +139,12 @@ export async function rawHandshake(url, { protocolVersion = LATEST_PROTOCOL, hea
 
 /**
  * Raw TCP exchange: connect, write `chunks` (strings/Buffers, or a function
- * (socket) => Promise that writes), collect everything until the peer closes
- * or timeoutMs. Resolves {data (Buffer), text, status, headers, body, closedByPeer,
+ * (socket, isDone) => Promise that writes), collect everything until
+ * stopWhen(received) is true (default: one complete HTTP response; pass
+ * stopWhen: null to wait for the peer to close), the peer closes, or timeoutMs. Resolves {data (Buffer), text, status, headers, body, closedByPeer,
  * error, elapsedMs}. Never rejects on ECONNRESET/EPIPE (those are answers too).
  */
-export function rawExchange(port, chunks, { timeoutMs = 10000, host = '127.0.0.1', stopWhen } = {}) {
+export function rawExchange(port, chunks, { timeoutMs = 10000, host = '127.0.0.1', stopWhen = httpResponseComplete } = {}) {
   const t0 = Date.now();
   return new Promise((resolve) => {
     const sock = net.connect({ host, port });
@@ -191,6 +192,21 @@ export function writeAsync(sock, chunk) {
     if (sock.destroyed) return reject(new Error('socket destroyed'));
     sock.write(chunk, (err) => (err ? reject(err) : resolve()));
   });
+}
+
+/** True once `data` holds one complete HTTP/1.1 response (by Content-Length or chunked terminator). */
+export function httpResponseComplete(data) {
+  const text = data.toString('latin1');
+  const headEnd = text.indexOf('\r\n\r\n');
+  if (!/^HTTP\/1\.[01] \d{3}/.test(text) || headEnd < 0) return false;
+  const head = text.slice(0, headEnd).toLowerCase();
+  const bodyLen = text.length - headEnd - 4;
+  const status = Number(text.slice(9, 12));
+  if (status === 204 || status === 304 || (status >= 100 && status < 200)) return true;
+  const cl = /\r\ncontent-length:\s*(\d+)/.exec(head);
+  if (cl) return bodyLen >= Number(cl[1]);
+  if (/\r\ntransfer-encoding:[^\r]*chunked/.test(head)) return /(^|\r\n)0\r\n(.*\r\n)*\r\n$/.test(text.slice(headEnd + 4));
+  return false; // read until close
 }
 
 /** Parses the start of an HTTP/1.1 response (status, headers, de-chunked body when complete). */
