@@ -22,6 +22,8 @@ if [ ! -d node_modules ] || [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" 
   echo "$want" >"$stamp"
 fi
 
+rm -rf .tmp   # temp configs and logs of the previous run
+
 if [ "$#" -gt 0 ]; then
   files=("$@")
 else

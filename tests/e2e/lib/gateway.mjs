@@ -27,13 +27,21 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // ---- child process bookkeeping ----
 
 const live = new Set();
-process.on('exit', () => {
+function killAll() {
   for (const child of live) {
     try {
       child.kill('SIGKILL');
     } catch {}
   }
-});
+}
+process.on('exit', killAll);
+// If the test process itself is interrupted, take the children down with it.
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.once(sig, () => {
+    killAll();
+    process.exit(128 + (sig === 'SIGINT' ? 2 : sig === 'SIGTERM' ? 15 : 1));
+  });
+}
 
 function track(child) {
   live.add(child);
@@ -260,7 +268,8 @@ export function gatewayAvailable() {
  * filling server.listen with a free 127.0.0.1 port, starts
  * `portcullis run --config FILE`, and waits for GET /healthz 200.
  *
- * Returns {port, base, url(path), configFile, child, stderrLines, stdoutLines,
+ * The gateway's stderr is also copied to .tmp/<...>.stderr.log next to its config.
+ * Returns {port, base, url(path), configFile, logFile, child, stderrLines, stdoutLines,
  * jsonLogs(), logText(), alive(), healthz(), stop()}.
  */
 export async function startGateway(config, { stack, timeoutMs = 20000, extraArgs = [] } = {}) {
@@ -288,8 +297,12 @@ export async function startGateway(config, { stack, timeoutMs = 20000, extraArgs
   );
   const stderrLines = [];
   const stdoutLines = [];
+  const logFile = configFile.replace(/\.yaml$/, '.stderr.log');
+  const logStream = fs.createWriteStream(logFile);
+  child.once('exit', () => logStream.end());
   lineReader(child.stderr, (l) => {
     stderrLines.push(l);
+    logStream.write(l + '\n');
     if (VERBOSE) process.stderr.write(`[portcullis] ${l}\n`);
   });
   lineReader(child.stdout, (l) => {
@@ -304,6 +317,7 @@ export async function startGateway(config, { stack, timeoutMs = 20000, extraArgs
     config: cfg,
     configText: text,
     configFile,
+    logFile,
     child,
     stderrLines,
     stdoutLines,
