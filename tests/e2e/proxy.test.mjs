@@ -5,7 +5,7 @@
 // assertions that only make sense through a gateway are skipped then.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ElicitRequestSchema, LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import { ElicitRequestSchema, LoggingMessageNotificationSchema, ResourceListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { DIRECT, Stack, sleep, startProxyStack } from './lib/gateway.mjs';
 import { closeQuietly, connectClient, expectJsonRpcError, postJson } from './lib/mcp.mjs';
 
@@ -167,6 +167,31 @@ for (const mode of MODES) {
         assert.equal(asked[0].message, 'What is your name?');
         assert.deepEqual(asked[0].requestedSchema.required, ['name']);
         assert.equal(result.content[0].text, 'Hello, Ada!');
+      },
+    );
+
+    test(
+      'a notification on the upstream\'s standalone GET stream reaches the agent\'s GET stream',
+      { skip: mode.stateless && 'a stateless upstream has no GET stream' },
+      async () => {
+        const { client } = await connect();
+        const changed = [];
+        client.setNotificationHandler(ResourceListChangedNotificationSchema, (n) => {
+          changed.push(n);
+        });
+        const marker = `get-stream-${Date.now()}`;
+        await client.callTool({ name: 'echo', arguments: { text: marker } });
+        const upSid = (await env.upstream.requests()).find((r) => r.body?.params?.arguments?.text === marker)?.headers['mcp-session-id'];
+        assert.ok(upSid, 'upstream session of this client');
+        // The SDK server drops standalone notifications while no GET stream is open: wait for it.
+        await waitFor(async () => (await env.upstream.requests()).some((r) => r.method === 'GET' && r.headers['mcp-session-id'] === upSid), {
+          what: 'a GET stream to be opened upstream for this session',
+        });
+        await sleep(200);
+        const r = await client.callTool({ name: 'touch_resources', arguments: {} });
+        assert.equal(r.content[0].text, 'touched');
+        await waitFor(() => changed.length > 0, { timeoutMs: 3000, what: 'notifications/resources/list_changed at the agent' });
+        assert.equal(changed[0].method, 'notifications/resources/list_changed');
       },
     );
 
