@@ -1,0 +1,635 @@
+#include "audit/audit_log.h"
+
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "audit/digest.h"
+#include "audit/env.h"
+#include "audit/keyed_hasher.h"
+#include "audit/log_format.h"
+#include "audit/signer.h"
+#include "config/config.h"
+
+namespace portcullis::audit {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using SysClock = std::chrono::system_clock;
+
+AuditError make_error(AuditError::Code code, std::string msg) { return AuditError{code, std::move(msg)}; }
+
+struct Pending {
+  enum class Op { kRecord, kCheckpoint, kRotateKey } op = Op::kRecord;
+  Record record;
+  SysClock::time_point time;
+  DurableCallback cb;
+  std::string key;  // kRotateKey
+};
+
+}  // namespace
+
+AuditLogOptions AuditLogOptions::from_config(const config::AuditConfig& cfg, std::string instance) {
+  AuditLogOptions o;
+  o.dir = cfg.dir;
+  o.instance = std::move(instance);
+  o.fail_open = cfg.fail_open;
+  o.checkpoint_records = cfg.checkpoint_records;
+  o.checkpoint_interval = cfg.checkpoint_interval;
+  o.segment_bytes = cfg.segment_bytes;
+  o.segment_age = cfg.segment_age;
+  o.queue_limit = cfg.queue_limit;
+  return o;
+}
+
+struct AuditLog::State {
+  AuditLogOptions opt;
+  Env* env = nullptr;
+  std::unique_ptr<KeyedHasher> hasher;
+
+  // Guarded by mu.
+  mutable std::mutex mu;
+  std::condition_variable cv;
+  std::vector<Pending> queue;
+  bool writer_waiting = false;
+  bool failed = false;
+  bool closing = false;
+  bool stop = false;
+  std::string error;
+  AuditStats stats;
+  std::uint64_t rejected_while_failed = 0;  // since the failure began
+  std::uint64_t rejected_full_unrecorded = 0;
+  std::string failed_at;
+  std::string pubkey_pem;
+
+  // Writer-thread only (and open(), before the thread starts).
+  std::unique_ptr<Signer> signer;
+  std::unique_ptr<WritableFile> file;
+  std::string segment_path;
+  std::uint64_t segment_size = 0;
+  std::uint64_t segment_records = 0;
+  Clock::time_point segment_opened;
+  std::uint64_t last_seq = 0;  // last framed seq (0: empty chain)
+  std::string last_hash{kGenesisHash};
+  std::uint64_t durable_seq = 0;
+  std::uint64_t records_since_cp = 0;
+  Clock::time_point last_cp = Clock::now();
+  std::thread writer;
+  std::atomic<std::uint64_t> checkpoints{0};
+
+  void enqueue_control(Pending p) {
+    std::unique_lock lk(mu);
+    if (closing || failed) {
+      auto code = closing ? AuditError::Code::kClosed : AuditError::Code::kUnavailable;
+      lk.unlock();
+      if (p.cb) p.cb(Unexpected<AuditError>{AuditError{code, "audit log is not writable"}});
+      return;
+    }
+    queue.push_back(std::move(p));
+    writer_waiting = false;
+    lk.unlock();
+    cv.notify_one();
+  }
+
+  // ---- framing (writer thread) ----
+
+  void frame(std::string_view kind_name, nlohmann::json fields, SysClock::time_point t, std::string& buf) {
+    fields["schema"] = kSchema;
+    fields["seq"] = last_seq + 1;
+    fields["time"] = format_time(t);
+    fields["instance"] = opt.instance;
+    fields["kind"] = kind_name;
+    fields["prev"] = last_hash;
+    std::string body = canonical_json(fields);
+    buf += encode_line(body, &last_hash);
+    ++last_seq;
+    ++segment_records;
+  }
+
+  void frame_checkpoint(std::string& buf) {
+    auto now = SysClock::now();
+    std::string t = format_time(now);
+    std::string sig = signer->sign(checkpoint_message(opt.instance, last_seq, last_hash, t));
+    nlohmann::json f;
+    f["checkpoint"] = {{"seq", last_seq},
+                       {"hash", last_hash},
+                       {"time", t},
+                       {"instance", opt.instance},
+                       {"key_id", signer->key_id()},
+                       {"public_key", base64_encode(signer->public_key())},
+                       {"signature", base64_encode(sig)}};
+    frame(kind::kCheckpoint, std::move(f), now, buf);
+    records_since_cp = 0;
+    last_cp = Clock::now();
+    checkpoints.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  void frame_record(nlohmann::json fields, std::string_view kind_name, SysClock::time_point t, std::string& buf) {
+    frame(kind_name, std::move(fields), t, buf);
+    if (++records_since_cp >= std::max<std::uint64_t>(1, opt.checkpoint_records)) frame_checkpoint(buf);
+  }
+
+  // A key_rotation record naming `next`, signed by the current key (or, when
+  // `old_signature` is false, with a null signature: the old private key is
+  // not available).
+  void frame_rotation(const Signer& next, bool old_signature, std::string_view old_key_id, std::string reason,
+                      std::string& buf) {
+    std::string pub_b64 = base64_encode(next.public_key());
+    nlohmann::json r = {{"old_key_id", std::string(old_key_id)},
+                        {"old_public_key", old_signature ? nlohmann::json(base64_encode(signer->public_key()))
+                                                         : nlohmann::json(nullptr)},
+                        {"new_key_id", next.key_id()},
+                        {"new_public_key", pub_b64},
+                        {"reason", std::move(reason)}};
+    r["signature"] = old_signature ? nlohmann::json(base64_encode(
+                                         signer->sign(rotation_message(opt.instance, last_seq, last_hash, pub_b64))))
+                                   : nlohmann::json(nullptr);
+    nlohmann::json f;
+    f["key_rotation"] = std::move(r);
+    frame(kind::kKeyRotation, std::move(f), SysClock::now(), buf);
+    ++records_since_cp;
+  }
+
+  // ---- files (writer thread) ----
+
+  IoStatus write_and_sync(const std::string& buf) {
+    if (buf.empty()) return {};
+    if (auto s = file->append(buf); !s) return s;
+    segment_size += buf.size();
+    auto s = file->sync();
+    {
+      std::lock_guard lk(mu);
+      ++stats.syncs;
+    }
+    if (!s) return s;
+    durable_seq = last_seq;
+    return {};
+  }
+
+  IoStatus open_segment() {
+    segment_path = join_path(opt.dir, segment_name(last_seq + 1));
+    auto f = env->open_appendable(segment_path);
+    if (!f) return Err(f.error());
+    file = std::move(*f);
+    segment_size = 0;
+    segment_records = 0;
+    segment_opened = Clock::now();
+    return env->sync_dir(opt.dir);
+  }
+
+  // Finds the chain's end on disk: drops empty trailing segments, truncates
+  // a torn tail (copying damaged segments aside first). Appends to `notes`
+  // one description per repair, for an audit_failure record.
+  IoStatus recover_state(std::vector<nlohmann::json>& notes) {
+    last_seq = 0;
+    last_hash = std::string(kGenesisHash);
+    auto names = env->list_dir(opt.dir);
+    if (!names) return Err(names.error());
+    auto segs = sorted_segments(*names);
+    while (!segs.empty()) {
+      std::string path = join_path(opt.dir, segs.back());
+      auto data = env->read_file(path);
+      if (!data) return Err(data.error());
+      SegmentScan scan = scan_segment(*data);
+      if (scan.bad) {
+        nlohmann::json note = {{"file", segs.back()},
+                               {"offset", scan.bad_offset},
+                               {"bytes_dropped", data->size() - scan.valid_end},
+                               {"detail", scan.bad_reason}};
+        if (scan.valid_after_bad) {
+          std::string aside = path + ".corrupt-" +
+                              std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                                 SysClock::now().time_since_epoch())
+                                                 .count());
+          if (auto s = env->write_file_atomic(aside, *data, 0640); !s) return s;
+          note["reason"] = "corruption_truncated";
+          note["copy"] = aside.substr(aside.find_last_of('/') + 1);
+        } else {
+          note["reason"] = "torn_tail_truncated";
+        }
+        if (auto s = env->truncate(path, scan.valid_end); !s) return s;
+        notes.push_back(std::move(note));
+      }
+      if (scan.entries.empty()) {
+        if (auto s = env->remove_file(path); !s) return s;
+        segs.pop_back();
+        continue;
+      }
+      const auto& last = scan.entries.back().line;
+      last_seq = last.seq;
+      last_hash = last.hash;
+      break;
+    }
+    if (!notes.empty())
+      if (auto s = env->sync_dir(opt.dir); !s) return s;
+    durable_seq = last_seq;
+    return {};
+  }
+
+  // Compares the signer with <dir>/audit-pubkey.pem and frames a key_rotation
+  // record when the key changed without a hand-over; then rewrites the file.
+  void frame_key_change_if_any(std::string& buf, bool& pubkey_changed) {
+    std::string path = join_path(opt.dir, kPubkeyFile);
+    pubkey_changed = true;
+    if (env->exists(path)) {
+      if (auto data = env->read_file(path)) {
+        auto pub = ed25519_public_from_bytes(*data);
+        if (pub && *pub == signer->public_key()) {
+          pubkey_changed = false;
+          return;
+        }
+        if (pub && last_seq > 0)
+          frame_rotation(*signer, false, ed25519_key_id(*pub),
+                         "signing key changed at open; the previous private key is not available to sign the "
+                         "hand-over",
+                         buf);
+      }
+    }
+  }
+
+  IoStatus write_pubkey() {
+    return env->write_file_atomic(join_path(opt.dir, kPubkeyFile), signer->public_pem(), 0644);
+  }
+
+  // Opens the log after start-up or a failure: recover, new segment, records
+  // describing repairs/gaps, a checkpoint, sync.
+  IoStatus reopen(const nlohmann::json* gap) {
+    if (file) {
+      (void)file->close();  // sealed: never written or synced again
+      file.reset();
+    }
+    std::uint64_t acknowledged = durable_seq;
+    std::vector<nlohmann::json> notes;
+    if (auto s = recover_state(notes); !s) return s;
+    if (auto s = open_segment(); !s) return s;
+    std::string buf;
+    auto now = SysClock::now();
+    if (gap) {
+      nlohmann::json f = *gap;
+      f["last_acknowledged_seq"] = acknowledged;
+      // Records after the last acknowledged one reached the disk but their
+      // callers were told the write failed, so nothing acted on them.
+      f["unacknowledged_records"] = last_seq > acknowledged ? last_seq - acknowledged : 0;
+      f["recovered_at"] = format_time(now);
+      f["repairs"] = notes;
+      frame_record(std::move(f), kind::kAuditFailure, now, buf);
+    } else {
+      for (auto& n : notes) {
+        nlohmann::json f = {{"reason", n["reason"]}, {"repairs", nlohmann::json::array({n})}};
+        frame_record(std::move(f), kind::kAuditFailure, now, buf);
+      }
+    }
+    bool pubkey_changed = false;
+    frame_key_change_if_any(buf, pubkey_changed);
+    if (!buf.empty()) frame_checkpoint(buf);
+    if (auto s = write_and_sync(buf); !s) return s;
+    if (pubkey_changed)
+      if (auto s = write_pubkey(); !s) return s;
+    return {};
+  }
+
+  // ---- writer loop ----
+
+  void fail_all(std::vector<Pending>& items, const AuditError& e) {
+    for (auto& p : items)
+      if (p.cb) p.cb(Unexpected<AuditError>{e});
+  }
+
+  void enter_failed(const std::string& why, std::vector<Pending>& batch) {
+    std::vector<Pending> rest;
+    {
+      std::lock_guard lk(mu);
+      failed = true;
+      error = why;
+      failed_at = format_time(SysClock::now());
+      ++stats.failures;
+      stats.healthy = false;
+      rest.swap(queue);
+    }
+    AuditError e = make_error(AuditError::Code::kUnavailable, "audit log write failed: " + why);
+    fail_all(batch, e);
+    fail_all(rest, e);
+    if (file) {
+      (void)file->close();
+      file.reset();
+    }
+  }
+
+  bool rotation_due() const {
+    return segment_records > 0 && (segment_size >= opt.segment_bytes ||
+                                   Clock::now() - segment_opened >= opt.segment_age);
+  }
+
+  IoStatus rotate() {
+    std::string buf;
+    if (records_since_cp > 0) frame_checkpoint(buf);
+    if (auto s = write_and_sync(buf); !s) return s;
+    if (auto s = file->close(); !s) return s;
+    file.reset();
+    return open_segment();
+  }
+
+  void process(std::vector<Pending>& batch) {
+    if (rotation_due())
+      if (auto s = rotate(); !s) return enter_failed(s.error().message, batch);
+
+    std::string buf;
+    std::uint64_t n_records = 0;
+    std::vector<std::pair<std::size_t, AuditError>> item_errors;
+    bool key_rotated = false;
+    std::uint64_t rejected_full = 0;
+    {
+      std::lock_guard lk(mu);
+      std::swap(rejected_full, rejected_full_unrecorded);
+    }
+    if (rejected_full > 0) {
+      // Make the hole visible in the chain itself: decisions that were
+      // refused (or, with fail_open, went ahead) without a record.
+      nlohmann::json f = {
+          {"reason", "queue_full"}, {"rejected_appends", rejected_full}, {"fail_open", opt.fail_open}};
+      frame_record(std::move(f), kind::kAuditFailure, SysClock::now(), buf);
+    }
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      auto& p = batch[i];
+      switch (p.op) {
+        case Pending::Op::kRecord: {
+          std::string bad;
+          if (!p.record.fields.is_object()) bad = "fields must be a JSON object";
+          else if (p.record.kind.empty()) bad = "kind must not be empty";
+          else
+            for (auto it = p.record.fields.begin(); it != p.record.fields.end(); ++it)
+              if (is_reserved_field(it.key())) bad = "field name '" + it.key() + "' is reserved for the log";
+          if (!bad.empty()) {
+            item_errors.emplace_back(i, make_error(AuditError::Code::kInvalidRecord, bad));
+            break;
+          }
+          frame_record(std::move(p.record.fields), p.record.kind, p.time, buf);
+          ++n_records;
+          break;
+        }
+        case Pending::Op::kCheckpoint:
+          if (records_since_cp > 0) frame_checkpoint(buf);
+          break;
+        case Pending::Op::kRotateKey: {
+          auto next = Signer::from_bytes(p.key);
+          if (!next) {
+            item_errors.emplace_back(i, make_error(AuditError::Code::kInvalidRecord, next.error().message));
+            break;
+          }
+          frame_checkpoint(buf);  // the old key signs everything so far
+          frame_rotation(**next, true, signer->key_id(), "rotate_key", buf);
+          signer = std::move(*next);
+          frame_checkpoint(buf);
+          key_rotated = true;
+          break;
+        }
+      }
+    }
+    if (records_since_cp > 0 && Clock::now() - last_cp >= opt.checkpoint_interval) frame_checkpoint(buf);
+
+    if (auto s = write_and_sync(buf); !s) return enter_failed(s.error().message, batch);
+    AuditError pubkey_error;
+    bool pubkey_failed = false;
+    if (key_rotated) {
+      if (auto s = write_pubkey(); !s) {
+        pubkey_failed = true;
+        pubkey_error = make_error(AuditError::Code::kUnavailable, "key rotated but " + s.error().message);
+      }
+      std::lock_guard lk(mu);
+      pubkey_pem = signer->public_pem();
+    }
+    {
+      std::lock_guard lk(mu);
+      stats.appended += n_records;
+      stats.last_seq = durable_seq;
+    }
+    std::size_t e = 0;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      auto& p = batch[i];
+      if (e < item_errors.size() && item_errors[e].first == i) {
+        if (p.cb) p.cb(Unexpected<AuditError>{item_errors[e].second});
+        ++e;
+      } else if (p.op == Pending::Op::kRotateKey && pubkey_failed) {
+        if (p.cb) p.cb(Unexpected<AuditError>{pubkey_error});
+      } else if (p.cb) {
+        p.cb(AuditStatus{});
+      }
+    }
+  }
+
+  Clock::time_point next_deadline() const {
+    auto d = Clock::now() + std::chrono::hours(1);
+    if (records_since_cp > 0) d = std::min(d, last_cp + opt.checkpoint_interval);
+    if (segment_records > 0) d = std::min(d, segment_opened + opt.segment_age);
+    return d;
+  }
+
+  void try_recover() {
+    nlohmann::json gap;
+    std::uint64_t rejected;
+    {
+      std::lock_guard lk(mu);
+      rejected = rejected_while_failed;
+      gap = {{"reason", "write_failed"},
+             {"error", error},
+             {"failed_at", failed_at},
+             {"rejected_appends", rejected},
+             {"fail_open", opt.fail_open}};
+    }
+    if (auto s = reopen(&gap); !s) {
+      if (file) {
+        (void)file->close();
+        file.reset();
+      }
+      std::lock_guard lk(mu);
+      error = s.error().message;
+      return;
+    }
+    std::lock_guard lk(mu);
+    failed = false;
+    error.clear();
+    rejected_while_failed -= rejected;
+    ++stats.recoveries;
+    stats.healthy = true;
+    stats.last_seq = durable_seq;
+  }
+
+  void run() {
+    std::vector<Pending> batch;
+    std::unique_lock lk(mu);
+    for (;;) {
+      if (failed) {
+        if (stop) break;
+        cv.wait_for(lk, opt.recovery_interval, [&] { return stop; });
+        if (stop) break;
+        lk.unlock();
+        try_recover();
+        lk.lock();
+        continue;
+      }
+      if (queue.empty() && !stop) {
+        writer_waiting = true;
+        cv.wait_until(lk, next_deadline(), [&] { return stop || !queue.empty(); });
+        writer_waiting = false;
+      }
+      if (queue.empty() && stop) break;
+      batch.swap(queue);
+      stats.queue_depth = 0;
+      lk.unlock();
+      process(batch);
+      batch.clear();
+      lk.lock();
+    }
+    bool ok = !failed;
+    lk.unlock();
+    if (ok && file) {
+      std::string buf;
+      if (records_since_cp > 0) frame_checkpoint(buf);
+      (void)write_and_sync(buf);
+    }
+    if (file) {
+      (void)file->close();
+      file.reset();
+    }
+  }
+};
+
+AuditLog::AuditLog(std::unique_ptr<State> state) : s_(std::move(state)) {}
+
+AuditLog::~AuditLog() { close(); }
+
+Result<std::unique_ptr<AuditLog>> AuditLog::open(AuditLogOptions options) {
+  auto st = std::make_unique<State>();
+  st->env = options.env ? options.env : Env::posix();
+  st->opt = std::move(options);
+  auto& s = *st;
+  if (s.opt.dir.empty()) return Err("audit: dir is empty");
+  if (auto r = s.env->create_dir(s.opt.dir); !r) return Err(r.error());
+
+  if (s.opt.signing_key.empty()) {
+    s.signer = Signer::generate();
+  } else {
+    auto sg = Signer::from_bytes(s.opt.signing_key);
+    if (!sg) return Err(sg.error());
+    s.signer = std::move(*sg);
+  }
+  std::string hkey = s.opt.hmac_key;
+  if (hkey.empty()) {
+    std::string path = join_path(s.opt.dir, kHmacKeyFile);
+    if (s.env->exists(path)) {
+      auto data = s.env->read_file(path);
+      if (!data) return Err(data.error());
+      hkey = *data;
+    } else {
+      hkey.assign(32, '\0');
+      if (RAND_bytes(reinterpret_cast<unsigned char*>(hkey.data()), 32) != 1) return Err("audit: RAND_bytes failed");
+      if (auto r = s.env->write_file_atomic(path, hkey, 0600); !r) return Err(r.error());
+    }
+  }
+  auto h = KeyedHasher::create(std::move(hkey));
+  if (!h) return Err(h.error());
+  s.hasher = std::move(*h);
+
+  if (auto r = s.reopen(nullptr); !r) return Err("audit: cannot open log in " + s.opt.dir + ": " + r.error().message);
+  s.stats.last_seq = s.durable_seq;
+  s.pubkey_pem = s.signer->public_pem();
+  s.queue.reserve(1024);
+  State* raw = st.get();
+  st->writer = std::thread([raw] { raw->run(); });
+  return std::unique_ptr<AuditLog>(new AuditLog(std::move(st)));
+}
+
+void AuditLog::append(Record record, DurableCallback on_durable) {
+  auto& s = *s_;
+  std::unique_lock lk(s.mu);
+  AuditError::Code code;
+  const char* why;
+  if (s.closing) {
+    code = AuditError::Code::kClosed;
+    why = "audit log is closed";
+  } else if (s.failed) {
+    code = AuditError::Code::kUnavailable;
+    why = "audit log is failed (waiting for recovery)";
+    ++s.rejected_while_failed;
+    ++s.stats.rejected_unavailable;
+  } else if (s.queue.size() >= s.opt.queue_limit) {
+    code = AuditError::Code::kQueueFull;
+    why = "audit queue is full";
+    ++s.rejected_full_unrecorded;
+    ++s.stats.rejected_queue_full;
+  } else {
+    s.queue.push_back(Pending{Pending::Op::kRecord, std::move(record), std::chrono::system_clock::now(),
+                              std::move(on_durable), {}});
+    bool wake = s.writer_waiting;
+    s.writer_waiting = false;
+    lk.unlock();
+    if (wake) s.cv.notify_one();
+    return;
+  }
+  std::string msg = why;
+  if (code == AuditError::Code::kUnavailable && !s.error.empty()) msg += ": " + s.error;
+  lk.unlock();
+  if (on_durable) on_durable(Unexpected<AuditError>{AuditError{code, std::move(msg)}});
+}
+
+void AuditLog::checkpoint(DurableCallback on_durable) {
+  Pending p;
+  p.op = Pending::Op::kCheckpoint;
+  p.cb = std::move(on_durable);
+  s_->enqueue_control(std::move(p));
+}
+
+void AuditLog::rotate_key(std::string new_signing_key, DurableCallback on_done) {
+  Pending p;
+  p.op = Pending::Op::kRotateKey;
+  p.key = std::move(new_signing_key);
+  p.cb = std::move(on_done);
+  s_->enqueue_control(std::move(p));
+}
+
+bool AuditLog::healthy() const {
+  std::lock_guard lk(s_->mu);
+  return !s_->failed && !s_->closing;
+}
+
+std::string AuditLog::last_error() const {
+  std::lock_guard lk(s_->mu);
+  return s_->error;
+}
+
+AuditStats AuditLog::stats() const {
+  std::lock_guard lk(s_->mu);
+  AuditStats st = s_->stats;
+  st.queue_depth = s_->queue.size();
+  st.checkpoints = s_->checkpoints.load(std::memory_order_relaxed);
+  st.healthy = !s_->failed;
+  return st;
+}
+
+const KeyedHasher& AuditLog::hasher() const { return *s_->hasher; }
+
+std::string AuditLog::public_key_pem() const {
+  std::lock_guard lk(s_->mu);
+  return s_->pubkey_pem;
+}
+
+const std::string& AuditLog::dir() const { return s_->opt.dir; }
+
+void AuditLog::close() {
+  if (!s_) return;
+  {
+    std::lock_guard lk(s_->mu);
+    if (s_->stop) return;
+    s_->closing = true;
+    s_->stop = true;
+  }
+  s_->cv.notify_one();
+  if (s_->writer.joinable()) s_->writer.join();
+}
+
+}  // namespace portcullis::audit

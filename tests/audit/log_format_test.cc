@@ -1,0 +1,88 @@
+#include "audit/log_format.h"
+
+#include <doctest/doctest.h>
+
+#include "audit/digest.h"
+
+namespace portcullis::audit {
+namespace {
+
+std::string body_for(std::uint64_t seq, const std::string& prev = std::string(kGenesisHash)) {
+  nlohmann::json j = {{"schema", "portcullis.audit/v1"}, {"seq", seq}, {"time", "2026-11-22T08:00:00.000000001Z"},
+                      {"instance", "gw-1"}, {"kind", "decision"}, {"prev", prev}, {"agent", "a"}};
+  return canonical_json(j);
+}
+
+TEST_CASE("a framed line decodes to the same body and its hash is SHA-256 of the body") {
+  std::string body = body_for(1);
+  std::string hash;
+  std::string line = encode_line(body, &hash);
+  CHECK(line.back() == '\n');
+  CHECK(hash == "sha256:" + to_hex(sha256(body)));
+  CHECK(line.rfind("{\"hash\":\"" + hash + "\",", 0) == 0);
+  auto parsed = nlohmann::json::parse(line);  // the line itself is plain JSON
+  CHECK(parsed["hash"] == hash);
+  std::string why;
+  auto d = decode_line(std::string_view(line).substr(0, line.size() - 1), &why);
+  REQUIRE(d);
+  CHECK(d->hash == hash);
+  CHECK(d->seq == 1);
+  CHECK(d->body == nlohmann::json::parse(body));
+}
+
+TEST_CASE("a line with one changed byte fails its hash") {
+  std::string line = encode_line(body_for(1), nullptr);
+  auto pos = line.find("\"agent\":\"a\"");
+  line[pos + 9] = 'b';
+  std::string why;
+  CHECK_FALSE(decode_line(std::string_view(line).substr(0, line.size() - 1), &why));
+  CHECK(why.find("hash mismatch") != std::string::npos);
+}
+
+TEST_CASE("a line without the envelope fields is rejected") {
+  std::string line = encode_line("{\"a\":1}", nullptr);
+  std::string why;
+  CHECK_FALSE(decode_line(std::string_view(line).substr(0, line.size() - 1), &why));
+  CHECK(why.find("envelope") != std::string::npos);
+}
+
+TEST_CASE("a scan stops at an incomplete last line and calls it a torn tail") {
+  std::string hash;
+  std::string data = encode_line(body_for(1), &hash);
+  std::size_t good = data.size();
+  std::string second = encode_line(body_for(2, hash), nullptr);
+  data += second.substr(0, second.size() / 2);
+  SegmentScan s = scan_segment(data);
+  CHECK(s.entries.size() == 1);
+  CHECK(s.valid_end == good);
+  CHECK(s.bad);
+  CHECK(s.incomplete_tail);
+  CHECK_FALSE(s.valid_after_bad);
+}
+
+TEST_CASE("a scan reports damage followed by valid records as not a torn tail") {
+  std::string h1, h2;
+  std::string l1 = encode_line(body_for(1), &h1);
+  std::string l2 = encode_line(body_for(2, h1), &h2);
+  std::string l3 = encode_line(body_for(3, h2), nullptr);
+  l2[40] ^= 1;
+  SegmentScan s = scan_segment(l1 + l2 + l3);
+  CHECK(s.entries.size() == 1);
+  CHECK(s.bad);
+  CHECK_FALSE(s.incomplete_tail);
+  CHECK(s.valid_after_bad);
+  CHECK(s.bad_offset == l1.size());
+}
+
+TEST_CASE("segment names carry the first seq in 20 digits and sort by it") {
+  CHECK(segment_name(42) == "audit-00000000000000000042.log");
+  CHECK(parse_segment_name("audit-00000000000000000042.log") == 42u);
+  CHECK_FALSE(parse_segment_name("audit-42.log"));
+  CHECK_FALSE(parse_segment_name("audit-00000000000000000042.log.corrupt-1"));
+  auto s = sorted_segments({"audit-00000000000000000100.log", "x", "audit-00000000000000000002.log"});
+  REQUIRE(s.size() == 2);
+  CHECK(s[0] == "audit-00000000000000000002.log");
+}
+
+}  // namespace
+}  // namespace portcullis::audit
