@@ -65,6 +65,8 @@ struct AuditLog::State {
   std::uint64_t rejected_while_failed = 0;  // since the failure began
   std::uint64_t rejected_full_unrecorded = 0;
   std::string failed_at;
+  std::string probe_error;  // why the last recovery attempt failed
+  std::uint64_t recovery_attempts = 0;
   std::string pubkey_pem;
 
   // Writer-thread only (and open(), before the thread starts).
@@ -78,6 +80,7 @@ struct AuditLog::State {
   std::string last_hash{kGenesisHash};
   std::uint64_t durable_seq = 0;
   std::uint64_t records_since_cp = 0;
+  std::vector<nlohmann::json> repairs;  // made by recovery, not yet recorded
   Clock::time_point last_cp = Clock::now();
   std::thread writer;
   std::atomic<std::uint64_t> checkpoints{0};
@@ -264,7 +267,9 @@ struct AuditLog::State {
       file.reset();
     }
     std::uint64_t acknowledged = durable_seq;
-    std::vector<nlohmann::json> notes;
+    // Repairs accumulate across failed probes, so a truncation done by an
+    // attempt that then failed to open a segment is still recorded.
+    auto& notes = repairs;
     if (auto s = recover_state(notes); !s) return s;
     if (auto s = open_segment(); !s) return s;
     std::string buf;
@@ -288,6 +293,7 @@ struct AuditLog::State {
     frame_key_change_if_any(buf, pubkey_changed);
     if (!buf.empty()) frame_checkpoint(buf);
     if (auto s = write_and_sync(buf); !s) return s;
+    repairs.clear();
     if (pubkey_changed)
       if (auto s = write_pubkey(); !s) return s;
     return {};
@@ -435,10 +441,12 @@ struct AuditLog::State {
     {
       std::lock_guard lk(mu);
       rejected = rejected_while_failed;
+      ++recovery_attempts;
       gap = {{"reason", "write_failed"},
              {"error", error},
              {"failed_at", failed_at},
              {"rejected_appends", rejected},
+             {"recovery_attempts", recovery_attempts},
              {"fail_open", opt.fail_open}};
     }
     if (auto s = reopen(&gap); !s) {
@@ -447,12 +455,14 @@ struct AuditLog::State {
         file.reset();
       }
       std::lock_guard lk(mu);
-      error = s.error().message;
+      probe_error = s.error().message;  // `error` keeps the original cause
       return;
     }
     std::lock_guard lk(mu);
     failed = false;
     error.clear();
+    probe_error.clear();
+    recovery_attempts = 0;
     rejected_while_failed -= rejected;
     ++stats.recoveries;
     stats.healthy = true;
@@ -599,6 +609,7 @@ bool AuditLog::healthy() const {
 
 std::string AuditLog::last_error() const {
   std::lock_guard lk(s_->mu);
+  if (!s_->probe_error.empty()) return s_->error + " (recovery: " + s_->probe_error + ")";
   return s_->error;
 }
 

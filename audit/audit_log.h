@@ -33,6 +33,7 @@
 #include <memory>
 #include <string>
 
+#include "audit/keyed_hasher.h"
 #include "audit/record.h"
 #include "common/result.h"
 
@@ -43,7 +44,6 @@ struct AuditConfig;
 namespace portcullis::audit {
 
 class Env;
-class KeyedHasher;
 
 struct AuditError {
   enum class Code {

@@ -1,0 +1,435 @@
+#include "audit/audit_log.h"
+
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "audit/log_format.h"
+#include "audit/reader.h"
+#include "audit/signer.h"
+#include "audit/verifier.h"
+#include "test_util.h"
+
+namespace portcullis::audit {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::append_sync;
+using testing::FaultEnv;
+using testing::read_text;
+using testing::sample;
+using testing::segment_files;
+using testing::TempDir;
+
+AuditLogOptions options(const TempDir& d, Env* env = nullptr) {
+  AuditLogOptions o;
+  o.dir = d.sub("log");
+  o.instance = "gw-1";
+  o.env = env;
+  o.recovery_interval = 20ms;
+  return o;
+}
+
+std::vector<nlohmann::json> all_records(const std::string& dir) {
+  std::vector<nlohmann::json> out;
+  REQUIRE(for_each_record(dir, [&](const nlohmann::json& r) {
+    out.push_back(r);
+    return true;
+  }));
+  return out;
+}
+
+bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds limit = 5s) {
+  auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(5ms);
+  }
+  return pred();
+}
+
+TEST_CASE("an appended record is on disk, chained and verifiable when its callback reports success") {
+  TempDir d;
+  auto log = AuditLog::open(options(d));
+  REQUIRE(log);
+  REQUIRE(append_sync(**log, sample(1)));
+  REQUIRE(append_sync(**log, sample(2)));
+  auto recs = all_records(d.sub("log"));  // read while the log is still open
+  REQUIRE(recs.size() == 2);
+  CHECK(recs[0]["seq"] == 1);
+  CHECK(recs[0]["prev"] == std::string(kGenesisHash));
+  CHECK(recs[1]["prev"] == recs[0]["hash"]);
+  CHECK(recs[1]["instance"] == "gw-1");
+  CHECK(recs[1]["decision_id"] == "d-2");
+  CHECK(recs[1]["time"].get<std::string>().size() == 30);  // nanoseconds, UTC
+  (*log)->close();
+  auto report = verify_audit_dirs({d.sub("log")});
+  CHECK(report.ok);
+  CHECK(report.chains.at(0).unsigned_tail == 0);  // close wrote a checkpoint
+  CHECK(std::filesystem::exists(d.sub("log/audit-pubkey.pem")));
+}
+
+TEST_CASE("a torn tail is truncated on reopen and the chain and sequence continue") {
+  TempDir d;
+  {
+    auto log = AuditLog::open(options(d));
+    REQUIRE(log);
+    for (int i = 0; i < 3; ++i) REQUIRE(append_sync(**log, sample(i)));
+  }
+  auto segs = segment_files(d.sub("log"));
+  REQUIRE(segs.size() == 1);
+  std::string data = read_text(segs[0]);
+  std::string torn = "{\"hash\":\"sha256:0123";  // half a record
+  testing::write_text(segs[0], data + torn);
+  std::uint64_t last_seq = all_records(d.sub("log")).back()["seq"];
+  {
+    auto log = AuditLog::open(options(d));
+    REQUIRE(log);
+    REQUIRE(append_sync(**log, sample(9)));
+  }
+  CHECK(read_text(segs[0]) == data);  // truncated back to the last valid record
+  auto recs = all_records(d.sub("log"));
+  CHECK(recs[last_seq]["seq"] == last_seq + 1);
+  CHECK(recs[last_seq]["kind"] == "audit_failure");
+  CHECK(recs[last_seq]["reason"] == "torn_tail_truncated");
+  CHECK(verify_audit_dirs({d.sub("log")}).ok);
+}
+
+TEST_CASE("damage in the middle of the last segment is copied aside before the truncation") {
+  TempDir d;
+  {
+    auto o = options(d);
+    o.checkpoint_records = 1000;
+    auto log = AuditLog::open(o);
+    REQUIRE(log);
+    for (int i = 0; i < 5; ++i) REQUIRE(append_sync(**log, sample(i)));
+  }
+  auto segs = segment_files(d.sub("log"));
+  auto lines = testing::split_lines(read_text(segs[0]));
+  lines[2][30] = lines[2][30] == 'a' ? 'b' : 'a';
+  testing::write_text(segs[0], testing::join_lines(lines));
+  auto log = AuditLog::open(options(d));
+  REQUIRE(log);
+  bool copied = false;
+  for (const auto& e : std::filesystem::directory_iterator(d.sub("log")))
+    copied = copied || e.path().filename().string().find(".corrupt-") != std::string::npos;
+  CHECK(copied);
+  auto recs = read_recent(d.sub("log"), {"", {"audit_failure"}, 10});
+  REQUIRE(recs);
+  REQUIRE(recs->size() == 1);
+  CHECK((*recs)[0]["reason"] == "corruption_truncated");
+}
+
+TEST_CASE("segments rotate by size, each ends with a checkpoint, and the chain crosses them") {
+  TempDir d;
+  auto o = options(d);
+  o.segment_bytes = 2000;
+  {
+    auto log = AuditLog::open(o);
+    REQUIRE(log);
+    for (int i = 0; i < 40; ++i) REQUIRE(append_sync(**log, sample(i)));
+  }
+  auto segs = segment_files(d.sub("log"));
+  CHECK(segs.size() >= 5);
+  for (std::size_t i = 0; i + 1 < segs.size(); ++i) {
+    auto lines = testing::split_lines(read_text(segs[i]));
+    CHECK(nlohmann::json::parse(lines.back())["kind"] == "checkpoint");
+  }
+  auto report = verify_audit_dirs({d.sub("log")});
+  CHECK(report.ok);
+  CHECK(report.chains.at(0).segments == segs.size());
+  // The first record of every segment chains to the last of the one before.
+  auto second = testing::split_lines(read_text(segs[1]));
+  auto first = testing::split_lines(read_text(segs[0]));
+  CHECK(nlohmann::json::parse(second.front())["prev"] == nlohmann::json::parse(first.back())["hash"]);
+}
+
+TEST_CASE("segments rotate by age") {
+  TempDir d;
+  auto o = options(d);
+  o.segment_age = 50ms;
+  auto log = AuditLog::open(o);
+  REQUIRE(log);
+  REQUIRE(append_sync(**log, sample(1)));
+  std::this_thread::sleep_for(120ms);
+  REQUIRE(append_sync(**log, sample(2)));
+  (*log)->close();
+  CHECK(segment_files(d.sub("log")).size() >= 2);
+  CHECK(verify_audit_dirs({d.sub("log")}).ok);
+}
+
+TEST_CASE("a checkpoint is written every N records and signs the record before it") {
+  TempDir d;
+  auto o = options(d);
+  o.checkpoint_records = 5;
+  o.checkpoint_interval = std::chrono::hours(1);
+  auto log = AuditLog::open(o);
+  REQUIRE(log);
+  for (int i = 0; i < 12; ++i) REQUIRE(append_sync(**log, sample(i)));
+  CHECK((*log)->stats().checkpoints == 2);
+  auto recs = read_recent(d.sub("log"), {"", {"checkpoint"}, 10});
+  REQUIRE(recs);
+  REQUIRE(recs->size() == 2);
+  const auto& cp = (*recs)[0]["checkpoint"];
+  CHECK(cp["seq"] == (*recs)[0]["seq"].get<std::uint64_t>() - 1);
+  CHECK(cp["hash"] == (*recs)[0]["prev"]);
+  CHECK(cp["instance"] == "gw-1");
+  CHECK(cp["key_id"].get<std::string>().rfind("ed25519:", 0) == 0);
+}
+
+TEST_CASE("a checkpoint is written when the interval passes even with no new append") {
+  TempDir d;
+  auto o = options(d);
+  o.checkpoint_interval = 30ms;
+  auto log = AuditLog::open(o);
+  REQUIRE(log);
+  REQUIRE(append_sync(**log, sample(1)));
+  CHECK(wait_until([&] { return (*log)->stats().checkpoints == 1; }));
+  std::this_thread::sleep_for(100ms);
+  CHECK((*log)->stats().checkpoints == 1);  // nothing new to sign
+}
+
+TEST_CASE("a given signing key signs the checkpoints") {
+  TempDir d;
+  auto o = options(d);
+  o.signing_key = std::string(32, '\x07');
+  auto signer = Signer::from_bytes(o.signing_key);
+  REQUIRE(signer);
+  {
+    auto log = AuditLog::open(o);
+    REQUIRE(log);
+    REQUIRE(append_sync(**log, sample(1)));
+  }
+  VerifyOptions v;
+  v.trusted_public_keys = {(*signer)->public_pem()};
+  CHECK(verify_audit_dirs({d.sub("log")}, v).ok);
+  v.trusted_public_keys = {Signer::generate()->public_pem()};
+  auto bad = verify_audit_dirs({d.sub("log")}, v);
+  CHECK_FALSE(bad.ok);
+  CHECK(bad.errors.at(0).reason.find("untrusted key") != std::string::npos);
+}
+
+TEST_CASE("ENOSPC on write fails the append and makes the log unhealthy and sticky-failed") {
+  TempDir d;
+  FaultEnv env;
+  auto o = options(d, &env);
+  o.recovery_interval = 1h;  // no recovery during this test
+  auto log = AuditLog::open(o);
+  REQUIRE(log);
+  REQUIRE(append_sync(**log, sample(1)));
+  env.enospc = true;
+  auto s = append_sync(**log, sample(2));
+  REQUIRE_FALSE(s);
+  CHECK(s.error().code == AuditError::Code::kUnavailable);
+  CHECK(s.error().message.find("No space left") != std::string::npos);
+  CHECK_FALSE((*log)->healthy());
+  env.enospc = false;  // even with the disk back, the log stays failed until recovery
+  auto s2 = append_sync(**log, sample(3));
+  REQUIRE_FALSE(s2);
+  CHECK(s2.error().code == AuditError::Code::kUnavailable);
+  CHECK((*log)->stats().rejected_unavailable == 1);
+}
+
+TEST_CASE("EIO on fdatasync fails the batch and the log never syncs that segment again") {
+  TempDir d;
+  FaultEnv env;
+  auto o = options(d, &env);
+  o.recovery_interval = 1h;
+  auto log = AuditLog::open(o);
+  REQUIRE(log);
+  env.eio_on_sync = true;
+  auto s = append_sync(**log, sample(1));
+  REQUIRE_FALSE(s);
+  CHECK(s.error().message.find("fdatasync") != std::string::npos);
+  CHECK_FALSE((*log)->healthy());
+  int syncs = env.syncs;
+  env.eio_on_sync = false;
+  CHECK_FALSE(append_sync(**log, sample(2)));
+  CHECK(env.syncs == syncs);
+}
+
+TEST_CASE("recovery opens a new segment, records the gap and resumes") {
+  TempDir d;
+  FaultEnv env;
+  auto o = options(d, &env);
+  o.fail_open = true;
+  auto log = AuditLog::open(o);
+  REQUIRE(log);
+  REQUIRE(append_sync(**log, sample(1)));
+  env.enospc = true;
+  env.partial_write = true;  // leaves half a record behind
+  env.fail_open_file = true;  // and the first probes fail too
+  CHECK_FALSE(append_sync(**log, sample(2)));
+  CHECK_FALSE(append_sync(**log, sample(3)));
+  std::this_thread::sleep_for(60ms);
+  CHECK_FALSE((*log)->healthy());
+  env.enospc = false;
+  env.fail_open_file = false;
+  REQUIRE(wait_until([&] { return (*log)->healthy(); }));
+  REQUIRE(append_sync(**log, sample(4)));
+  (*log)->close();
+  CHECK((*log)->stats().recoveries == 1);
+  auto gaps = read_recent(d.sub("log"), {"", {"audit_failure"}, 10});
+  REQUIRE(gaps);
+  REQUIRE(gaps->size() == 1);
+  const auto& g = (*gaps)[0];
+  CHECK(g["reason"] == "write_failed");
+  CHECK(g["rejected_appends"] == 1);  // sample(3), refused while failed
+  CHECK(g["fail_open"] == true);
+  CHECK(g["error"].get<std::string>().find("No space left") != std::string::npos);
+  CHECK(g["repairs"].at(0)["reason"] == "torn_tail_truncated");
+  CHECK(segment_files(d.sub("log")).size() == 2);
+  auto decisions = read_recent(d.sub("log"), {"", {"decision"}, 10});
+  CHECK(decisions->size() == 2);  // 1 and 4; the half-written 2 was cut
+  auto report = verify_audit_dirs({d.sub("log")});
+  CHECK(report.ok);
+}
+
+TEST_CASE("group commit makes many concurrent appends durable with far fewer syncs") {
+  TempDir d;
+  FaultEnv env;
+  auto log = AuditLog::open(options(d, &env));
+  REQUIRE(log);
+  int before = env.syncs;
+  constexpr int kThreads = 16, kEach = 50;
+  std::atomic<int> ok{0};
+  std::vector<std::thread> ts;
+  for (int t = 0; t < kThreads; ++t)
+    ts.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i)
+        if (append_sync(**log, sample(t * 1000 + i))) ++ok;
+    });
+  for (auto& t : ts) t.join();
+  CHECK(ok == kThreads * kEach);
+  int syncs = env.syncs - before;
+  int appends = kThreads * kEach;
+  MESSAGE(appends, " appends, ", syncs, " syncs");
+  CHECK(syncs < kThreads * kEach / 2);
+  (*log)->close();
+  CHECK(verify_audit_dirs({d.sub("log")}).ok);
+}
+
+TEST_CASE("a full queue rejects the append and the next batch records how many were rejected") {
+  TempDir d;
+  FaultEnv env;
+  auto o = options(d, &env);
+  o.queue_limit = 4;
+  auto log = AuditLog::open(o);
+  REQUIRE(log);
+  env.hold_syncs();
+  std::atomic<int> done{0};
+  (*log)->append(sample(0), [&](const AuditStatus&) { ++done; });
+  env.wait_for_held_sync();  // the writer is stuck in fdatasync; the queue fills
+  for (int i = 1; i <= 4; ++i) (*log)->append(sample(i), [&](const AuditStatus& s) { done += s ? 1 : 100; });
+  AuditStatus rejected;
+  (*log)->append(sample(5), [&](const AuditStatus& s) { rejected = s; });  // inline
+  REQUIRE_FALSE(rejected);
+  CHECK(rejected.error().code == AuditError::Code::kQueueFull);
+  CHECK((*log)->stats().queue_depth == 4);
+  env.release_syncs();
+  REQUIRE(wait_until([&] { return done == 5; }));
+  CHECK((*log)->healthy());
+  REQUIRE(append_sync(**log, sample(6)));
+  auto gaps = read_recent(d.sub("log"), {"", {"audit_failure"}, 10});
+  REQUIRE(gaps->size() == 1);
+  CHECK((*gaps)[0]["reason"] == "queue_full");
+  CHECK((*gaps)[0]["rejected_appends"] == 1);
+}
+
+TEST_CASE("a record that uses an envelope field name is rejected and the others still commit") {
+  TempDir d;
+  auto log = AuditLog::open(options(d));
+  REQUIRE(log);
+  Record bad = sample(1);
+  bad.fields["seq"] = 7;
+  auto s = append_sync(**log, bad);
+  REQUIRE_FALSE(s);
+  CHECK(s.error().code == AuditError::Code::kInvalidRecord);
+  CHECK((*log)->healthy());
+  CHECK(append_sync(**log, sample(2)));
+}
+
+TEST_CASE("rotate_key hands over to the new key and a verifier pinned to either key accepts the chain") {
+  TempDir d;
+  auto o = options(d);
+  o.signing_key = std::string(32, '\x01');
+  std::string new_key(32, '\x02');
+  auto old_signer = Signer::from_bytes(o.signing_key);
+  auto new_signer = Signer::from_bytes(new_key);
+  {
+    auto log = AuditLog::open(o);
+    REQUIRE(log);
+    REQUIRE(append_sync(**log, sample(1)));
+    std::promise<AuditStatus> p;
+    (*log)->rotate_key(new_key, [&](const AuditStatus& s) { p.set_value(s); });
+    REQUIRE(p.get_future().get());
+    CHECK((*log)->public_key_pem() == (*new_signer)->public_pem());
+    REQUIRE(append_sync(**log, sample(2)));
+  }
+  CHECK(read_text(d.sub("log/audit-pubkey.pem")) == (*new_signer)->public_pem());
+  auto rot = read_recent(d.sub("log"), {"", {"key_rotation"}, 10});
+  REQUIRE(rot->size() == 1);
+  CHECK((*rot)[0]["key_rotation"]["new_key_id"] == (*new_signer)->key_id());
+  VerifyOptions v;
+  v.trusted_public_keys = {(*old_signer)->public_pem()};
+  auto r1 = verify_audit_dirs({d.sub("log")}, v);
+  CHECK(r1.ok);
+  CHECK(r1.chains.at(0).unsigned_tail == 0);
+  v.trusted_public_keys = {(*new_signer)->public_pem()};
+  CHECK(verify_audit_dirs({d.sub("log")}, v).ok);
+}
+
+TEST_CASE("reopening with another key records the key change without a hand-over") {
+  TempDir d;
+  {
+    auto log = AuditLog::open(options(d));
+    REQUIRE(log);
+    REQUIRE(append_sync(**log, sample(1)));
+  }
+  {
+    auto log = AuditLog::open(options(d));  // a fresh generated key
+    REQUIRE(log);
+    REQUIRE(append_sync(**log, sample(2)));
+  }
+  auto rot = read_recent(d.sub("log"), {"", {"key_rotation"}, 10});
+  REQUIRE(rot->size() == 1);
+  CHECK((*rot)[0]["key_rotation"]["signature"].is_null());
+  auto report = verify_audit_dirs({d.sub("log")});  // trusts the dir's (current) key
+  CHECK(report.ok);
+  bool warned = false;
+  for (const auto& w : report.warnings) warned = warned || w.reason.find("without a hand-over") != std::string::npos;
+  CHECK(warned);
+}
+
+TEST_CASE("the HMAC key is created once per log directory and reused") {
+  TempDir d;
+  std::string h1, h2;
+  {
+    auto log = AuditLog::open(options(d));
+    REQUIRE(log);
+    h1 = (*log)->hasher().hash("token-1");
+  }
+  {
+    auto log = AuditLog::open(options(d));
+    REQUIRE(log);
+    h2 = (*log)->hasher().hash("token-1");
+  }
+  CHECK(h1 == h2);
+  CHECK((std::filesystem::status(d.sub("log/audit-hmac.key")).permissions() & std::filesystem::perms::group_read) ==
+        std::filesystem::perms::none);
+}
+
+TEST_CASE("close rejects later appends") {
+  TempDir d;
+  auto log = AuditLog::open(options(d));
+  REQUIRE(log);
+  (*log)->close();
+  auto s = append_sync(**log, sample(1));
+  REQUIRE_FALSE(s);
+  CHECK(s.error().code == AuditError::Code::kClosed);
+}
+
+}  // namespace
+}  // namespace portcullis::audit
