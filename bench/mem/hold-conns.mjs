@@ -1,0 +1,83 @@
+// Opens N client connections to an HTTP endpoint and keeps them open, for the
+// memory phase of bench/run.sh. Raw sockets (node:net), so the client itself
+// stays small and nothing is pooled or reused: N sockets means N connections.
+//
+//   node bench/mem/hold-conns.mjs URL N keepalive|sse [BODY_FILE] [HEADER...]
+//
+// keepalive: each connection sends one POST, reads the complete answer
+//            (Content-Length or chunked), then stays idle and open.
+// sse:       each connection sends one POST and reads until the first SSE
+//            event of the (never ending) answer; the stream stays open.
+// Prints `READY ok=<n> failed=<n> open=<n>` once every connection has got its
+// answer (or failed), then `OPEN <n>` every 5 s, and holds until killed.
+import net from 'node:net';
+import fs from 'node:fs';
+
+const [url, nStr, mode, bodyFile, ...headers] = process.argv.slice(2);
+const n = Number(nStr || 1000);
+const u = new URL(url);
+const body = bodyFile ? fs.readFileSync(bodyFile, 'utf8').trim()
+  : '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search_records","arguments":{}}}';
+// a HEADER argument may hold several headers separated by '|'
+const extra = headers.flatMap((h) => h.split('|')).filter((h) => h.trim()).map((h) => `${h.trim()}\r\n`).join('');
+const request =
+  `POST ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\n` +
+  'Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n' +
+  'MCP-Protocol-Version: 2025-06-18\r\nConnection: keep-alive\r\n' + extra +
+  `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+
+let ok = 0, failed = 0, open = 0, started = 0, inflight = 0;
+const firstErrors = [];
+const CONCURRENCY = 100;  // connects in flight at once (stays under listen backlogs)
+const sockets = [];
+
+function done(success, why) {
+  inflight--;
+  if (success) ok++; else { failed++; if (firstErrors.length < 5) firstErrors.push(why); }
+  pump();
+  if (ok + failed === n) {
+    console.log(`READY ok=${ok} failed=${failed} open=${open}`);
+    if (firstErrors.length) console.log(`ERRORS ${JSON.stringify(firstErrors)}`);
+    setInterval(() => console.log(`OPEN ${open}`), 5000);
+  }
+}
+
+function complete(buf) {
+  const h = buf.indexOf('\r\n\r\n');
+  if (h < 0) return null;
+  const head = buf.slice(0, h);
+  const status = Number(head.split(' ')[1]);
+  const rest = buf.slice(h + 4);
+  if (mode === 'sse') {
+    if (status !== 200) return { status };
+    // first event: a blank line after some data (chunked framing may interleave)
+    return /data:[^\n]*\n(\r\n)?\s*\n/.test(rest) || rest.includes('\n\n') ? { status } : null;
+  }
+  const cl = /\r\ncontent-length:\s*(\d+)/i.exec(head);
+  if (cl) return rest.length >= Number(cl[1]) ? { status } : null;
+  if (/\r\ntransfer-encoding:\s*chunked/i.test(head)) return rest.includes('0\r\n\r\n') ? { status } : null;
+  return null;
+}
+
+function openOne() {
+  started++; inflight++;
+  let buf = '', settled = false, connected = false;
+  const s = net.connect({ host: u.hostname, port: Number(u.port || 80) });
+  sockets.push(s);
+  s.setEncoding('latin1');
+  s.on('connect', () => { connected = true; open++; s.write(request); });
+  s.on('data', (d) => {
+    if (settled) return;  // later SSE events: ignore
+    buf += d;
+    const r = complete(buf);
+    if (r) { settled = true; buf = ''; done(r.status === 200, `status ${r.status}`); }
+  });
+  s.on('error', (e) => { if (!settled) { settled = true; done(false, e.code || e.message); } });
+  s.on('close', () => { if (connected) open--; if (!settled) { settled = true; done(false, 'closed before answer'); } });
+}
+
+function pump() {
+  while (started < n && inflight < CONCURRENCY) openOne();
+}
+pump();
+for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => process.exit(0));

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Configures (once) and builds Portcullis with Meson + Ninja.
+#
+#   scripts/build.sh                 release build in build/       -> build/portcullis
+#   scripts/build.sh --asan          ASan+UBSan build in build-asan/ -> build-asan/portcullis
+#   scripts/build.sh --reconfigure   re-run `meson setup --reconfigure` first
+#   scripts/build.sh --wipe          start the build dir from scratch
+#
+# Environment:
+#   BUILD_DIR        build dir of the release build (default: build)
+#   ASAN_BUILD_DIR   build dir of the sanitizer build (default: build-asan)
+#   MESON_ARGS       extra arguments for `meson setup` (e.g. -Dtests=false)
+#   NINJA_ARGS       extra arguments for ninja (e.g. -j1, or target names)
+#
+# A configured build dir is not set up again: ninja re-runs meson by itself
+# when a meson.build changes. Ninja's default parallelism (cores + 2) is right
+# for the 2-core CI machine.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+asan=0
+reconfigure=0
+wipe=0
+for arg in "$@"; do
+  case "$arg" in
+    --asan) asan=1 ;;
+    --reconfigure) reconfigure=1 ;;
+    --wipe) wipe=1 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    *) echo "build: unknown argument: $arg" >&2; exit 2 ;;
+  esac
+done
+
+if [[ $asan == 1 ]]; then
+  dir=${ASAN_BUILD_DIR:-build-asan}
+  # debugoptimized (-O2 -g) keeps the sanitizer build fast enough to run the
+  # e2e suite; b_lundef=false is required by meson with sanitizers.
+  setup_args=(-Dbuildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false)
+else
+  dir=${BUILD_DIR:-build}
+  setup_args=(-Dbuildtype=release)
+fi
+# shellcheck disable=SC2206
+extra_setup=(${MESON_ARGS:-})
+# shellcheck disable=SC2206
+extra_ninja=(${NINJA_ARGS:-})
+
+say() { printf 'build: %s\n' "$*"; }
+
+configured() { [[ -f "$dir/meson-private/coredata.dat" && -f "$dir/build.ninja" ]]; }
+
+start=$SECONDS
+if [[ $wipe == 1 && -d "$dir" ]]; then
+  say "wiping $dir"
+  rm -rf "$dir"
+fi
+if ! configured; then
+  if [[ -e "$dir" && -n "$(ls -A "$dir" 2>/dev/null)" ]]; then
+    # A half-made build dir (interrupted setup): meson refuses it; --wipe
+    # regenerates it from the options it can still read, else start over.
+    say "$dir exists but is not a configured build dir; recreating it"
+    rm -rf "$dir"
+  fi
+  say "meson setup $dir ${setup_args[*]} ${extra_setup[*]}"
+  meson setup "$dir" "${setup_args[@]}" "${extra_setup[@]}" </dev/null
+elif [[ $reconfigure == 1 || ${#extra_setup[@]} -gt 0 ]]; then
+  say "meson setup --reconfigure $dir"
+  meson setup --reconfigure "$dir" "${setup_args[@]}" "${extra_setup[@]}" </dev/null
+else
+  say "$dir already configured"
+fi
+
+say "ninja -C $dir ${extra_ninja[*]}"
+ninja -C "$dir" "${extra_ninja[@]}" </dev/null
+say "ok: $dir in $((SECONDS - start)) s"
