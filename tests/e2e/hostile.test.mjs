@@ -7,7 +7,7 @@
 // gateway's contract run (against the fixture), to validate the raw requests.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DIRECT, Stack, freePort, sleep, startGateway, startHostileUpstream, startUpstream } from './lib/gateway.mjs';
+import { DIRECT, Stack, freePort, sleep, startGateway, startHostileUpstream, startUpstream, stopGatewayCleanly } from './lib/gateway.mjs';
 import {
   ACCEPT_BOTH,
   LATEST_PROTOCOL,
@@ -348,5 +348,9 @@ describe('hostile clients and upstreams', { concurrency: false }, () => {
     } finally {
       await closeQuietly(client);
     }
+  });
+
+  test('SIGTERM: the gateway drains and exits 0 (no sanitizer report)', { skip: GATEWAY_ONLY }, async () => {
+    await stopGatewayCleanly(assert, gw);
   });
 });

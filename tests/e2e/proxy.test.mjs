@@ -6,7 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ElicitRequestSchema, LoggingMessageNotificationSchema, ResourceListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
-import { DIRECT, Stack, sleep, startProxyStack } from './lib/gateway.mjs';
+import { DIRECT, Stack, sleep, startProxyStack, stopGatewayCleanly } from './lib/gateway.mjs';
 import { closeQuietly, connectClient, expectJsonRpcError, postJson } from './lib/mcp.mjs';
 
 const AGENT_TOKEN = 'e2e-agent-secret-token-7f3a9c';
@@ -360,6 +360,11 @@ for (const mode of MODES) {
       assert.ok(!env.gateway.logText().includes(AGENT_TOKEN), 'token not logged');
       assert.ok(!env.gateway.logText().includes('e2e-cookie-secret'), 'cookie not logged');
       assert.ok(env.gateway.alive(), 'gateway still running');
+    });
+
+    test('SIGTERM: the gateway drains and exits 0 (no sanitizer report)', { skip: GATEWAY_ONLY }, async () => {
+      for (const c of clients.splice(0)) await closeQuietly(c);
+      await stopGatewayCleanly(assert, env.gateway);
     });
   });
 }

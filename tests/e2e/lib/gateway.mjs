@@ -360,6 +360,22 @@ export async function startGateway(config, { stack, timeoutMs = 20000, extraArgs
   return gw;
 }
 
+const SANITIZER_REPORT = /ERROR: (AddressSanitizer|LeakSanitizer|ThreadSanitizer)|runtime error: |WARNING: ThreadSanitizer/;
+
+/**
+ * Stops the gateway with SIGTERM and asserts a clean exit: within 5 s, exit
+ * code 0, and no sanitizer report on stderr (the suite also runs an ASan build).
+ */
+export async function stopGatewayCleanly(assert, gw) {
+  const r = await gw.stop();
+  const report = gw.stderrLines.find((l) => SANITIZER_REPORT.test(l));
+  assert.equal(report, undefined, `sanitizer report on stderr:\n${gw.stderrLines.slice(-60).join('\n')}`);
+  assert.ok(r.graceful, 'exited within 5 s of SIGTERM');
+  assert.equal(r.signal, null, `exited by itself, not by signal ${r.signal}`);
+  assert.equal(r.code, 0, `exit code after SIGTERM (stderr tail:\n${gw.stderrLines.slice(-10).join('\n')})`);
+  return r;
+}
+
 /**
  * The usual proxy scenario: one upstream fixture, named `crm`, behind the
  * gateway at /mcp/crm (auth: none, since identity is not configured here).
