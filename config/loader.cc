@@ -150,6 +150,17 @@ bool is_upstream_name(std::string_view s) {
   });
 }
 
+// Paths the gateway answers itself on its main listener.
+bool is_reserved_path(std::string_view p) {
+  for (std::string_view exact : {"/", "/healthz", "/readyz", "/metrics"}) {
+    if (p == exact) return true;
+  }
+  for (std::string_view prefix : {"/.well-known/", "/admin/"}) {
+    if (p.substr(0, prefix.size()) == prefix) return true;
+  }
+  return false;
+}
+
 std::string sha256_hex(std::string_view data) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
@@ -416,6 +427,9 @@ class Loader {
         if (path.as_string() &&
             (u.path.empty() || u.path[0] != '/' || u.path.find_first_of(" \t?#") != std::string::npos)) {
           path.error("must start with / and contain no spaces, ? or #");
+          u.path.clear();
+        } else if (is_reserved_path(u.path)) {
+          path.error("\"" + u.path + "\" is served by the gateway itself");
           u.path.clear();
         }
       } else if (!u.name.empty()) {

@@ -197,7 +197,13 @@ std::optional<std::int64_t> YamlNode::as_int(std::int64_t min, std::int64_t max)
     return std::nullopt;
   }
   if (v < min || v > max) {
-    error("must be between " + std::to_string(min) + " and " + std::to_string(max) + ", found " + *s);
+    if (max == std::numeric_limits<std::int64_t>::max()) {
+      error("must be at least " + std::to_string(min) + ", found " + *s);
+    } else if (min == std::numeric_limits<std::int64_t>::min()) {
+      error("must be at most " + std::to_string(max) + ", found " + *s);
+    } else {
+      error("must be between " + std::to_string(min) + " and " + std::to_string(max) + ", found " + *s);
+    }
     return std::nullopt;
   }
   return v;
@@ -311,7 +317,7 @@ void YamlReader::check_duplicates(const YAML::Node& node, const std::string& pat
   if (node.IsMap()) {
     std::map<std::string, int> first_line;
     for (auto it = node.begin(); it != node.end(); ++it) {
-      const YAML::Node& key = it->first;
+      const YAML::Node key = it->first;  // a copy: the iterator yields a temporary
       if (!key.IsScalar()) {
         error(path, key.Mark().line + 1, key.Mark().column + 1, "keys must be strings");
         continue;
