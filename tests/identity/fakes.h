@@ -35,7 +35,7 @@ class FakeHttp : public HttpClient {
   struct Canned {
     int status = 200;
     std::string body;
-    std::vector<std::pair<std::string, std::string>> headers;
+    std::vector<std::pair<std::string, std::string>> headers = {};
     bool transport_error = false;
   };
   std::map<std::string, Canned> routes;  // by URL; absent: 404
