@@ -11,6 +11,8 @@
 #   ASAN_BUILD_DIR   build dir of the sanitizer build (default: build-asan)
 #   MESON_ARGS       extra arguments for `meson setup` (e.g. -Dtests=false)
 #   NINJA_ARGS       extra arguments for ninja (e.g. -j1, or target names)
+#   ASAN_FULL=1      build every target in the sanitizer build (default: only
+#                    the portcullis binary and the unit-test executables)
 #
 # A configured build dir is not set up again: ninja re-runs meson by itself
 # when a meson.build changes. Ninja's default parallelism (cores + 2) is right
@@ -28,7 +30,7 @@ for arg in "$@"; do
     --asan) asan=1 ;;
     --reconfigure) reconfigure=1 ;;
     --wipe) wipe=1 ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "build: unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
@@ -70,6 +72,35 @@ elif [[ $reconfigure == 1 || ${#extra_setup[@]} -gt 0 ]]; then
   meson setup --reconfigure "$dir" "${setup_args[@]}" "${extra_setup[@]}" </dev/null
 else
   say "$dir already configured"
+fi
+
+# The sanitizer build is lean: only the gateway binary and the unit-test
+# executables (and what they link), not benchmarks or tools that other
+# directories may add. NINJA_ARGS, when set, chooses the targets instead.
+if [[ $asan == 1 && ${#extra_ninja[@]} -eq 0 && ${ASAN_FULL:-0} != 1 ]]; then
+  # regenerate first when a meson.build changed, so the introspection is current
+  ninja -C "$dir" build.ninja </dev/null >/dev/null
+  mapfile -t lean < <(/usr/bin/python3 - "$dir" <<'PY' 2>/dev/null || true
+import json, os, subprocess, sys
+d = os.path.abspath(sys.argv[1])
+def intro(what):
+    return json.loads(subprocess.run(["meson", "introspect", d, what], check=True,
+                                     capture_output=True, text=True).stdout)
+want = set()
+for t in intro("--targets"):
+    for f in t.get("filename", []):
+        if t.get("type") == "executable" and os.path.basename(f) == "portcullis":
+            want.add(f)
+for t in intro("--tests"):
+    if any(s.split(":")[-1] == "unit" for s in t.get("suite", [])) and t["cmd"][0].startswith(d + "/"):
+        want.add(t["cmd"][0])
+for f in sorted(want):
+    print(os.path.relpath(f, d))
+PY
+  )
+  if (( ${#lean[@]} > 0 )); then
+    extra_ninja=("${lean[@]}")
+  fi
 fi
 
 say "ninja -C $dir ${extra_ninja[*]}"

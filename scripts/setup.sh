@@ -22,7 +22,7 @@ for arg in "$@"; do
     --with-chromium) with_chromium=1 ;;
     --check) check_only=1 ;;
     --verify) verify=1 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "setup: unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
