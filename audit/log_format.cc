@@ -1,26 +1,205 @@
 #include "audit/log_format.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 
 #include "audit/digest.h"
+#include "audit/record.h"
 
 namespace portcullis::audit {
 
+namespace {
+
+// Length of the valid UTF-8 sequence at p (RFC 3629 table), 0 if invalid.
+std::size_t utf8_len(const unsigned char* p, const unsigned char* end) {
+  auto cont = [&](std::size_t i, unsigned char lo, unsigned char hi) {
+    return p + i < end && p[i] >= lo && p[i] <= hi;
+  };
+  unsigned char c = p[0];
+  if (c >= 0xC2 && c <= 0xDF) return cont(1, 0x80, 0xBF) ? 2 : 0;
+  if (c == 0xE0) return cont(1, 0xA0, 0xBF) && cont(2, 0x80, 0xBF) ? 3 : 0;
+  if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) return cont(1, 0x80, 0xBF) && cont(2, 0x80, 0xBF) ? 3 : 0;
+  if (c == 0xED) return cont(1, 0x80, 0x9F) && cont(2, 0x80, 0xBF) ? 3 : 0;
+  if (c == 0xF0) return cont(1, 0x90, 0xBF) && cont(2, 0x80, 0xBF) && cont(3, 0x80, 0xBF) ? 4 : 0;
+  if (c >= 0xF1 && c <= 0xF3) return cont(1, 0x80, 0xBF) && cont(2, 0x80, 0xBF) && cont(3, 0x80, 0xBF) ? 4 : 0;
+  if (c == 0xF4) return cont(1, 0x80, 0x8F) && cont(2, 0x80, 0xBF) && cont(3, 0x80, 0xBF) ? 4 : 0;
+  return 0;
+}
+
+// The same bytes nlohmann's dump(-1, ' ', false, replace) writes for a
+// string, copying clean runs in bulk instead of byte by byte (the writer
+// thread spends most of its time here).
+void write_string(std::string& out, std::string_view s) {
+  out.push_back('"');
+  auto p = reinterpret_cast<const unsigned char*>(s.data());
+  auto end = p + s.size();
+  auto run = p;
+  while (p < end) {
+    unsigned char c = *p;
+    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+      ++p;
+      continue;
+    }
+    out.append(reinterpret_cast<const char*>(run), static_cast<std::size_t>(p - run));
+    if (c < 0x80) {
+      switch (c) {
+        case '"': out += "\\\""; break;
+        case '\\': out += "\\\\"; break;
+        case '\b': out += "\\b"; break;
+        case '\f': out += "\\f"; break;
+        case '\n': out += "\\n"; break;
+        case '\r': out += "\\r"; break;
+        case '\t': out += "\\t"; break;
+        default: {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        }
+      }
+      ++p;
+    } else if (std::size_t n = utf8_len(p, end)) {
+      out.append(reinterpret_cast<const char*>(p), n);
+      p += n;
+    } else {
+      out += "\xEF\xBF\xBD";  // U+FFFD for an invalid byte
+      ++p;
+    }
+    run = p;
+  }
+  out.append(reinterpret_cast<const char*>(run), static_cast<std::size_t>(p - run));
+  out.push_back('"');
+}
+
+void write_json(std::string& out, const nlohmann::json& j) {
+  switch (j.type()) {
+    case nlohmann::json::value_t::object: {
+      out.push_back('{');
+      bool first = true;
+      for (auto it = j.begin(); it != j.end(); ++it) {  // std::map: sorted keys
+        if (!first) out.push_back(',');
+        first = false;
+        write_string(out, it.key());
+        out.push_back(':');
+        write_json(out, it.value());
+      }
+      out.push_back('}');
+      return;
+    }
+    case nlohmann::json::value_t::array: {
+      out.push_back('[');
+      bool first = true;
+      for (const auto& e : j) {
+        if (!first) out.push_back(',');
+        first = false;
+        write_json(out, e);
+      }
+      out.push_back(']');
+      return;
+    }
+    case nlohmann::json::value_t::string:
+      write_string(out, j.get_ref<const std::string&>());
+      return;
+    case nlohmann::json::value_t::number_integer: {
+      char buf[32];
+      auto r = std::to_chars(buf, buf + sizeof buf, j.get<std::int64_t>());
+      out.append(buf, r.ptr);
+      return;
+    }
+    case nlohmann::json::value_t::number_unsigned: {
+      char buf[32];
+      auto r = std::to_chars(buf, buf + sizeof buf, j.get<std::uint64_t>());
+      out.append(buf, r.ptr);
+      return;
+    }
+    case nlohmann::json::value_t::boolean:
+      out += j.get<bool>() ? "true" : "false";
+      return;
+    case nlohmann::json::value_t::null:
+    case nlohmann::json::value_t::discarded:
+      out += "null";
+      return;
+    default:  // floats and binary: rare, keep nlohmann's exact text
+      out += j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      return;
+  }
+}
+
+}  // namespace
+
 std::string canonical_json(const nlohmann::json& j) {
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  std::string out;
+  out.reserve(1024);
+  write_json(out, j);
+  return out;
+}
+
+void canonical_json_into(std::string& out, const nlohmann::json& j) { write_json(out, j); }
+
+void canonical_record_into(std::string& out, const nlohmann::json& fields, const Envelope& env) {
+  // The envelope keys in byte order, merged into the (sorted) field keys.
+  struct Key {
+    std::string_view name;
+    int which;
+  };
+  static constexpr Key kKeys[] = {{"instance", 0}, {"kind", 1}, {"prev", 2}, {"schema", 3}, {"seq", 4}, {"time", 5}};
+  auto emit_env = [&](const Key& k) {
+    write_string(out, k.name);
+    out.push_back(':');
+    switch (k.which) {
+      case 0: write_string(out, env.instance); break;
+      case 1: write_string(out, env.kind); break;
+      case 2: write_string(out, env.prev); break;
+      case 3: write_string(out, kSchema); break;
+      case 4: {
+        char buf[32];
+        auto r = std::to_chars(buf, buf + sizeof buf, env.seq);
+        out.append(buf, r.ptr);
+        break;
+      }
+      default: write_string(out, env.time); break;
+    }
+  };
+  out.push_back('{');
+  bool first = true;
+  std::size_t e = 0;
+  for (auto it = fields.begin(); it != fields.end(); ++it) {
+    while (e < std::size(kKeys) && kKeys[e].name < std::string_view(it.key())) {
+      if (!first) out.push_back(',');
+      first = false;
+      emit_env(kKeys[e++]);
+    }
+    if (!first) out.push_back(',');
+    first = false;
+    write_string(out, it.key());
+    out.push_back(':');
+    write_json(out, it.value());
+  }
+  for (; e < std::size(kKeys); ++e) {
+    if (!first) out.push_back(',');
+    first = false;
+    emit_env(kKeys[e]);
+  }
+  out.push_back('}');
+}
+
+void append_line(std::string& out, std::string_view body, std::string* hash) {
+  std::string hex = to_hex(sha256(body));
+  out.append(kLinePrefix);
+  out.append(hex);
+  out.append("\",");
+  out.append(body.substr(1));  // body without its opening brace
+  out.push_back('\n');
+  if (hash) {
+    hash->assign("sha256:");
+    hash->append(hex);
+  }
 }
 
 std::string encode_line(std::string_view body, std::string* hash) {
-  std::string hex = to_hex(sha256(body));
   std::string line;
   line.reserve(kLineHeaderLen + body.size() + 1);
-  line.append(kLinePrefix);
-  line.append(hex);
-  line.append("\",");
-  line.append(body.substr(1));  // body without its opening brace
-  line.push_back('\n');
-  if (hash) *hash = "sha256:" + hex;
+  append_line(line, body, hash);
   return line;
 }
 

@@ -35,6 +35,8 @@ inline constexpr std::string_view kHmacKeyFile = "audit-hmac.key";
 // Frames a canonical body (a JSON object text without "hash") as one line
 // ending in '\n'; sets *hash to "sha256:<hex>".
 std::string encode_line(std::string_view body, std::string* hash);
+// Same, appending the line to `out` (the writer reuses one buffer per batch).
+void append_line(std::string& out, std::string_view body, std::string* hash);
 
 struct DecodedLine {
   std::string hash;     // "sha256:<hex>", verified
@@ -77,5 +79,19 @@ std::string rotation_message(std::string_view instance, std::uint64_t seq, std::
 
 // Canonical JSON text: sorted keys, compact, invalid UTF-8 replaced.
 std::string canonical_json(const nlohmann::json& j);
+void canonical_json_into(std::string& out, const nlohmann::json& j);  // appends
+
+// The envelope the log adds to every record.
+struct Envelope {
+  std::string_view instance;
+  std::string_view kind;
+  std::string_view prev;
+  std::uint64_t seq = 0;
+  std::string_view time;
+};
+// Appends the canonical body of `fields` (an object without envelope names)
+// merged with `env`: the same bytes as canonical_json of the merged object,
+// without building it.
+void canonical_record_into(std::string& out, const nlohmann::json& fields, const Envelope& env);
 
 }  // namespace portcullis::audit

@@ -86,3 +86,53 @@ TEST_CASE("segment names carry the first seq in 20 digits and sort by it") {
 
 }  // namespace
 }  // namespace portcullis::audit
+
+namespace portcullis::audit {
+namespace {
+
+TEST_CASE("canonical JSON is nlohmann's compact sorted dump, byte for byte") {
+  nlohmann::json j = {{"z", 1},
+                      {"a", {{"nested", {1, -2, 3.5, true, false, nullptr}}}},
+                      {"big", 18446744073709551615ull},
+                      {"neg", -9223372036854775807LL},
+                      {"ctl", std::string("tab\there \"q\" back\\slash nl\n cr\r bell\x07 del\x7f", 44)},
+                      {"utf8", "h\xC3\xA9llo \xE2\x82\xAC \xF0\x9F\x98\x80"},
+                      {"empty", nlohmann::json::object()},
+                      {"arr", nlohmann::json::array()}};
+  CHECK(canonical_json(j) == j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+TEST_CASE("canonical JSON replaces invalid UTF-8 and stays parseable") {
+  nlohmann::json j = {{"bad", std::string("a\xFF" "b\xC3" "c\xED\xA0\x80" "d\xF4\x90\x80\x80")}};
+  std::string out = canonical_json(j);
+  auto back = nlohmann::json::parse(out, nullptr, false);
+  REQUIRE_FALSE(back.is_discarded());
+  CHECK(back["bad"].get<std::string>().find("\xEF\xBF\xBD") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace portcullis::audit
+
+namespace portcullis::audit {
+namespace {
+
+TEST_CASE("a record body with its envelope is the canonical JSON of the merged object") {
+  nlohmann::json fields = {{"agent", "a"}, {"zeta", {1, 2}}, {"checkpoint", {{"x", 1}}}, {"reason", "r\n"},
+                           {"a", nullptr}, {"schemas", "after schema"}, {"tool", "t"}};
+  std::string got;
+  canonical_record_into(got, fields, Envelope{"gw-1", "decision", kGenesisHash, 42, "2026-11-22T08:00:00.000000001Z"});
+  nlohmann::json merged = fields;
+  merged["instance"] = "gw-1";
+  merged["kind"] = "decision";
+  merged["prev"] = kGenesisHash;
+  merged["schema"] = "portcullis.audit/v1";
+  merged["seq"] = 42;
+  merged["time"] = "2026-11-22T08:00:00.000000001Z";
+  CHECK(got == canonical_json(merged));
+  std::string empty;
+  canonical_record_into(empty, nlohmann::json::object(), Envelope{"i", "k", "p", 1, "t"});
+  CHECK(nlohmann::json::parse(empty)["seq"] == 1);
+}
+
+}  // namespace
+}  // namespace portcullis::audit
