@@ -1,0 +1,133 @@
+#include "gateway/log.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <ctime>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace portcullis::gateway::log {
+namespace {
+
+constexpr std::size_t kMaxBuffered = 4 << 20;
+
+std::atomic<int> g_level{static_cast<int>(Level::kInfo)};
+
+struct Writer {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::string buf;
+  std::uint64_t dropped = 0;
+  bool running = false, stopping = false;
+  std::thread thread;
+};
+Writer& writer() {
+  static Writer* w = new Writer;  // never destroyed: logging may run during exit
+  return *w;
+}
+
+void write_fd(const std::string& s) {
+  const char* p = s.data();
+  std::size_t n = s.size();
+  while (n > 0) {
+    ssize_t k = ::write(2, p, n);
+    if (k <= 0) return;
+    p += k;
+    n -= static_cast<std::size_t>(k);
+  }
+}
+
+const char* level_name(Level l) {
+  switch (l) {
+    case Level::kDebug: return "debug";
+    case Level::kInfo: return "info";
+    case Level::kWarn: return "warn";
+    case Level::kError: return "error";
+  }
+  return "info";
+}
+
+std::string timestamp() {
+  auto now = std::chrono::system_clock::now();
+  auto t = std::chrono::system_clock::to_time_t(now);
+  auto us = std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count() % 1000000;
+  std::tm tm;
+  gmtime_r(&t, &tm);
+  char out[40];
+  std::snprintf(out, sizeof out, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<long long>(us));
+  return out;
+}
+
+}  // namespace
+
+void set_level(Level level) { g_level = static_cast<int>(level); }
+bool enabled(Level level) { return static_cast<int>(level) >= g_level.load(std::memory_order_relaxed); }
+
+void start() {
+  auto& w = writer();
+  std::lock_guard lk(w.mu);
+  if (w.running) return;
+  w.running = true;
+  w.stopping = false;
+  w.thread = std::thread([&w] {
+    std::unique_lock lk(w.mu);
+    while (true) {
+      w.cv.wait(lk, [&] { return !w.buf.empty() || w.stopping; });
+      std::string out;
+      out.swap(w.buf);
+      std::uint64_t dropped = w.dropped;
+      w.dropped = 0;
+      bool stop = w.stopping;
+      lk.unlock();
+      if (dropped)
+        out += "{\"ts\":\"" + timestamp() + "\",\"level\":\"warn\",\"msg\":\"log lines dropped\",\"dropped\":" +
+               std::to_string(dropped) + "}\n";
+      write_fd(out);
+      lk.lock();
+      if (stop && w.buf.empty()) return;
+    }
+  });
+}
+
+void stop() {
+  auto& w = writer();
+  {
+    std::lock_guard lk(w.mu);
+    if (!w.running) return;
+    w.stopping = true;
+  }
+  w.cv.notify_one();
+  w.thread.join();
+  std::lock_guard lk(w.mu);
+  w.running = false;
+}
+
+void write(Level level, std::string_view msg, nlohmann::json fields) {
+  if (!enabled(level)) return;
+  nlohmann::json line = {{"ts", timestamp()}, {"level", level_name(level)}, {"msg", msg}};
+  if (fields.is_object())
+    for (auto& [k, v] : fields.items()) line[k] = std::move(v);
+  std::string s = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  s += '\n';
+  auto& w = writer();
+  {
+    std::lock_guard lk(w.mu);
+    if (w.running) {
+      if (w.buf.size() + s.size() > kMaxBuffered) {
+        ++w.dropped;
+        return;
+      }
+      w.buf += s;
+      w.cv.notify_one();
+      return;
+    }
+  }
+  write_fd(s);
+}
+
+}  // namespace portcullis::gateway::log

@@ -1,0 +1,442 @@
+// Forward: sends the request to the upstream over a pooled keep-alive
+// connection and relays the answer as it arrives: JSON bodies piece by piece,
+// SSE event by event (never half an event, never the whole stream). While it
+// runs, a watcher notices a client that goes away; the upstream request is
+// then cancelled with notifications/cancelled and the connection dropped.
+#include <boost/asio/experimental/awaitable_operators.hpp>
+
+#include <optional>
+
+#include "gateway/conn.h"
+#include "gateway/errors.h"
+#include "gateway/http_rules.h"
+#include "gateway/log.h"
+#include "gateway/sse_parser.h"
+
+namespace portcullis::gateway {
+namespace {
+
+using namespace std::chrono_literals;
+using namespace boost::asio::experimental::awaitable_operators;
+
+// Small on purpose: a thousand open streams must fit in a few MB.
+constexpr std::size_t kRelayChunk = 4096;
+constexpr std::size_t kMaxBuffered = 8 << 20;  // initialize answers only
+
+std::string header(const http::fields& f, std::string_view name) {
+  auto it = f.find(beast::string_view(name.data(), name.size()));
+  return it == f.end() ? std::string() : std::string(it->value());
+}
+
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string host_header(const config::UpstreamConfig& up) {
+  bool default_port = (up.scheme == "http" && up.port == 80) || (up.scheme == "https" && up.port == 443);
+  std::string host = up.host.find(':') != std::string::npos ? "[" + up.host + "]" : up.host;
+  return default_port ? host : host + ":" + std::to_string(up.port);
+}
+
+class Exchange {
+ public:
+  Exchange(Conn& c, RequestContext& ctx, Request& req)
+      : c_(c), ctx_(ctx), req_(req), up_(*ctx.upstream), pool_(c.worker.pool(up_)) {}
+
+  // Returns whether the downstream connection may be reused.
+  Awaitable<bool> run();
+  // Ids of requests in this POST, for cancellation.
+  std::vector<nlohmann::json> request_ids() const;
+  const std::string& upstream_session() const { return upstream_session_; }
+
+ private:
+  void build_upstream_request();
+  Awaitable<bool> fail(unsigned status, int code, std::string_view message, std::string_view detail);
+  Awaitable<bool> write_down(net::const_buffer b);
+  Awaitable<bool> write_down_header(http::response<http::empty_body>& h);
+  Awaitable<std::pair<error_code, std::size_t>> read_up(char* buf, std::size_t size, std::chrono::milliseconds t);
+  http::response<http::empty_body> downstream_header(unsigned status);
+  Awaitable<bool> relay_buffered_initialize();
+  Awaitable<bool> relay_sse();
+  Awaitable<bool> relay_body();
+  void finish_upstream();
+
+  Conn& c_;
+  RequestContext& ctx_;
+  Request& req_;
+  const config::UpstreamConfig& up_;
+  UpstreamPool& pool_;
+  http::request<http::string_body> ureq_;
+  UpstreamConnPtr uc_;
+  std::optional<http::response_parser<http::buffer_body>> rp_;
+  std::string upstream_session_;
+  bool header_sent_ = false;
+};
+
+void Exchange::build_upstream_request() {
+  ureq_ = {req_.method(), up_.target, 11};
+  ureq_.set(http::field::host, host_header(up_));
+  ureq_.set(http::field::user_agent, "portcullis/0.1");
+  // An allow-list: the agent's Authorization, cookies and anything else it
+  // sent never reach the upstream.
+  for (auto name : {"Accept", "MCP-Protocol-Version", "Last-Event-ID", "traceparent", "tracestate"}) {
+    auto v = header(req_, name);
+    if (!v.empty()) ureq_.set(name, v);
+  }
+  if (ctx_.session) {
+    upstream_session_ = ctx_.session->upstream_session;
+    if (!upstream_session_.empty()) ureq_.set("Mcp-Session-Id", upstream_session_);
+  }
+  ureq_.set("X-Request-Id", ctx_.request_id);
+  if (req_.method() == http::verb::post) {
+    ureq_.set(http::field::content_type, "application/json");
+    ureq_.body() = std::move(req_.body());
+  }
+  ureq_.keep_alive(true);
+  ureq_.prepare_payload();
+}
+
+std::vector<nlohmann::json> Exchange::request_ids() const {
+  std::vector<nlohmann::json> ids;
+  for (const auto& m : ctx_.rpc.messages)
+    if (m.kind == RpcKind::kRequest && m.method != "initialize") ids.push_back(m.id);
+  return ids;
+}
+
+Awaitable<bool> Exchange::fail(unsigned status, int code, std::string_view message, std::string_view detail) {
+  log::warn("upstream failure", {{"request_id", ctx_.request_id}, {"upstream", up_.name},
+                                 {"status", status}, {"detail", detail}});
+  uc_.reset();  // never reuse a connection in an unknown state
+  if (header_sent_) co_return false;
+  co_return co_await send_rpc_error(c_, ctx_, status, ctx_.rpc.first_id(), code, message, ctx_.keep_alive);
+}
+
+Awaitable<bool> Exchange::write_down(net::const_buffer b) {
+  c_.stream.tcp().expires_after(up_.timeouts.request);
+  auto [ec, n] = co_await c_.stream.visit([&](auto& s) { return net::async_write(s, b, kNoThrow); });
+  co_return !ec;
+}
+
+Awaitable<bool> Exchange::write_down_header(http::response<http::empty_body>& h) {
+  ctx_.status = h.result_int();
+  http::response_serializer<http::empty_body> sr{h};
+  c_.stream.tcp().expires_after(up_.timeouts.request);
+  auto [ec, n] = co_await c_.stream.visit([&](auto& s) { return http::async_write_header(s, sr, kNoThrow); });
+  header_sent_ = true;
+  co_return !ec;
+}
+
+Awaitable<std::pair<error_code, std::size_t>> Exchange::read_up(char* buf, std::size_t size,
+                                                                std::chrono::milliseconds t) {
+  auto& body = rp_->get().body();
+  body.data = buf;
+  body.size = size;
+  uc_->stream.tcp().expires_after(t);
+  auto [ec, n] = co_await uc_->stream.visit(
+      [&](auto& s) { return http::async_read(s, uc_->buffer, *rp_, kNoThrow); });
+  if (ec == http::error::need_buffer) ec = {};
+  co_return std::pair{ec, size - body.size};
+}
+
+http::response<http::empty_body> Exchange::downstream_header(unsigned status) {
+  const auto& uh = rp_->get();
+  http::response<http::empty_body> h{static_cast<http::status>(status), 11};
+  for (auto name : {"Content-Type", "Cache-Control", "Allow", "Retry-After", "MCP-Protocol-Version"}) {
+    auto v = header(uh, name);
+    if (!v.empty()) h.set(name, v);
+  }
+  h.set("X-Request-Id", ctx_.request_id);
+  h.keep_alive(ctx_.keep_alive);
+  // The upstream's session id is echoed only as the sealed id the agent holds.
+  auto usid = header(uh, "Mcp-Session-Id");
+  if (!usid.empty() && ctx_.session && usid == ctx_.session->upstream_session)
+    h.set("Mcp-Session-Id", header(req_, "Mcp-Session-Id"));
+  return h;
+}
+
+void Exchange::finish_upstream() {
+  if (uc_ && rp_->is_done() && rp_->keep_alive()) pool_.release(std::move(uc_));
+  uc_.reset();
+}
+
+Awaitable<bool> Exchange::run() {
+  build_upstream_request();
+  for (int attempt = 0;; ++attempt) {
+    auto [conn, err] = co_await pool_.acquire(attempt > 0);
+    if (!conn) co_return co_await fail(502, kUpstreamUnavailable, "Upstream unavailable", err);
+    uc_ = std::move(conn);
+    rp_.emplace();
+    rp_->body_limit(boost::none);  // streams are unbounded; idle timeouts bound them
+    uc_->stream.tcp().expires_after(up_.timeouts.request);
+    auto [wec, wn] = co_await uc_->stream.visit([&](auto& s) { return http::async_write(s, ureq_, kNoThrow); });
+    bool reused = uc_->reused;
+    if (wec) {
+      if (reused && attempt == 0) continue;
+      co_return co_await fail(502, kUpstreamUnavailable, "Upstream unavailable", wec.message());
+    }
+    auto [rec, rn] = co_await uc_->stream.visit(
+        [&](auto& s) { return http::async_read_header(s, uc_->buffer, *rp_, kNoThrow); });
+    if (rec) {
+      // A kept-alive connection the upstream closed just as we reused it: the
+      // request was never read, so it is safe to send it once more.
+      if (reused && attempt == 0 && rn == 0 &&
+          (rec == http::error::end_of_stream || rec == net::error::connection_reset || rec == net::error::eof))
+        continue;
+      if (rec == beast::error::timeout)
+        co_return co_await fail(504, kUpstreamTimeout, "Upstream timed out", "no response header in time");
+      co_return co_await fail(502, kUpstreamUnavailable, "Upstream sent an invalid response", rec.message());
+    }
+    break;
+  }
+
+  unsigned status = rp_->get().result_int();
+  if (status == 401 || status == 403) {
+    // The upstream refused the gateway's own credential; its challenge is not
+    // the agent's business (the agent authenticates to Portcullis only).
+    co_return co_await fail(502, kUpstreamRejected, "Upstream refused the gateway's credentials",
+                            "upstream status " + std::to_string(status));
+  }
+  std::string ct = header(rp_->get(), "Content-Type");
+  std::string usid = header(rp_->get(), "Mcp-Session-Id");
+  bool is_initialize = ctx_.rpc.messages.size() == 1 && ctx_.rpc.messages[0].method == "initialize";
+  bool new_session = !usid.empty() && (!ctx_.session || usid != ctx_.session->upstream_session);
+  if (is_initialize || new_session) co_return co_await relay_buffered_initialize();
+  if (is_event_stream(ct)) co_return co_await relay_sse();
+  co_return co_await relay_body();
+}
+
+Awaitable<bool> Exchange::relay_body() {
+  unsigned status = rp_->get().result_int();
+  auto h = downstream_header(status);
+  bool chunked = false;
+  if (rp_->is_done()) {
+    h.content_length(0);
+  } else if (auto len = rp_->content_length()) {
+    h.content_length(*len);
+  } else {
+    h.chunked(true);
+    chunked = true;
+  }
+  if (!co_await write_down_header(h)) co_return false;
+  char buf[kRelayChunk];
+  while (!rp_->is_done()) {
+    auto [ec, got] = co_await read_up(buf, sizeof buf, up_.timeouts.request);
+    if (ec) co_return co_await fail(502, kUpstreamUnavailable, "Upstream closed mid-response", ec.message());
+    if (got == 0) continue;
+    bool ok;
+    if (chunked) {
+      c_.stream.tcp().expires_after(up_.timeouts.request);
+      auto [wec, wn] = co_await c_.stream.visit([&](auto& s) {
+        return net::async_write(s, http::make_chunk(net::const_buffer(buf, got)), kNoThrow);
+      });
+      ok = !wec;
+    } else {
+      ok = co_await write_down(net::const_buffer(buf, got));
+    }
+    if (!ok) co_return false;
+  }
+  if (chunked) {
+    auto [ec, n] = co_await c_.stream.visit([&](auto& s) { return net::async_write(s, http::make_chunk_last(), kNoThrow); });
+    if (ec) co_return false;
+  }
+  finish_upstream();
+  co_return ctx_.keep_alive;
+}
+
+Awaitable<bool> Exchange::relay_sse() {
+  auto h = downstream_header(rp_->get().result_int());
+  h.chunked(true);
+  h.set(http::field::cache_control, "no-cache");
+  h.set("X-Accel-Buffering", "no");
+  if (!co_await write_down_header(h)) co_return false;
+  c_.worker.state().active_streams++;
+  struct StreamCount {
+    GatewayState& s;
+    ~StreamCount() { s.active_streams--; }
+  } count{c_.worker.state()};
+
+  auto pending = request_ids();  // answered ids are removed as they pass
+  SseParser parser;
+  std::vector<SseEvent> events;
+  char buf[kRelayChunk];
+  std::string out;
+  bool upstream_failed = false;
+  bool timed_out = false;
+  while (!rp_->is_done()) {
+    auto [ec, got] = co_await read_up(buf, sizeof buf, up_.timeouts.stream_idle);
+    if (ec) {
+      upstream_failed = true;
+      timed_out = ec == beast::error::timeout;
+      break;
+    }
+    events.clear();
+    if (!parser.feed(std::string_view(buf, got), events)) {
+      upstream_failed = true;
+      break;
+    }
+    if (events.empty()) continue;
+    out.clear();
+    for (auto& ev : events) {
+      if (!pending.empty() && !ev.data.empty()) {
+        nlohmann::json m;
+        if (parse_json_strict(ev.data, m) && m.is_object() && m.contains("id") &&
+            (m.contains("result") || m.contains("error")))
+          std::erase(pending, m["id"]);
+      }
+      out += ev.raw;
+    }
+    c_.stream.tcp().expires_after(up_.timeouts.request);
+    auto [wec, wn] = co_await c_.stream.visit(
+        [&](auto& s) { return net::async_write(s, http::make_chunk(net::buffer(out)), kNoThrow); });
+    if (wec) co_return false;  // the client is gone; the caller cancels upstream
+  }
+  if (upstream_failed) {
+    uc_.reset();
+    log::warn("upstream stream ended abnormally",
+              {{"request_id", ctx_.request_id}, {"upstream", up_.name}, {"timed_out", timed_out}});
+    // Answer what the upstream left unanswered, so no client waits forever.
+    out.clear();
+    for (const auto& id : pending)
+      out += sse_message(rpc_error_body(id, timed_out ? kUpstreamTimeout : kUpstreamUnavailable,
+                                        timed_out ? "Upstream stream idle timeout"
+                                                  : "Upstream closed the stream before responding"));
+    if (!out.empty()) {
+      auto [wec, wn] = co_await c_.stream.visit(
+          [&](auto& s) { return net::async_write(s, http::make_chunk(net::buffer(out)), kNoThrow); });
+      if (wec) co_return false;
+    }
+  }
+  auto [ec, n] = co_await c_.stream.visit([&](auto& s) { return net::async_write(s, http::make_chunk_last(), kNoThrow); });
+  if (ec) co_return false;
+  finish_upstream();
+  co_return ctx_.keep_alive;
+}
+
+Awaitable<bool> Exchange::relay_buffered_initialize() {
+  // The initialize answer is small and must be read whole: the session id the
+  // agent gets seals the revision the upstream negotiated.
+  std::string body;
+  char buf[kRelayChunk];
+  bool sse = is_event_stream(header(rp_->get(), "Content-Type"));
+  SseParser parser;
+  std::vector<SseEvent> events;
+  std::string negotiated;
+  bool answered = false;
+  while (!rp_->is_done() && !answered) {
+    auto [ec, got] = co_await read_up(buf, sizeof buf, up_.timeouts.request);
+    if (ec) co_return co_await fail(ec == beast::error::timeout ? 504 : 502,
+                                    ec == beast::error::timeout ? kUpstreamTimeout : kUpstreamUnavailable,
+                                    "Upstream failed during initialize", ec.message());
+    body.append(buf, got);
+    if (body.size() > kMaxBuffered) co_return co_await fail(502, kUpstreamUnavailable, "Upstream answer too large", "initialize");
+    if (sse) {
+      if (!parser.feed(std::string_view(buf, got), events))
+        co_return co_await fail(502, kUpstreamUnavailable, "Upstream answer too large", "initialize event");
+      for (const auto& ev : events) {
+        nlohmann::json m;
+        if (!ev.data.empty() && parse_json_strict(ev.data, m) && m.is_object() && m.contains("result")) {
+          answered = true;
+          if (m["result"].is_object() && m["result"].contains("protocolVersion") &&
+              m["result"]["protocolVersion"].is_string())
+            negotiated = m["result"]["protocolVersion"].get<std::string>();
+        }
+      }
+      events.clear();
+    }
+  }
+  if (!sse) {
+    nlohmann::json m;
+    if (parse_json_strict(body, m) && m.is_object() && m.contains("result") && m["result"].is_object() &&
+        m["result"].contains("protocolVersion") && m["result"]["protocolVersion"].is_string())
+      negotiated = m["result"]["protocolVersion"].get<std::string>();
+  }
+  unsigned status = rp_->get().result_int();
+  auto dh = downstream_header(status);
+  http::response<http::string_body> res{dh.result(), 11};
+  for (const auto& f : dh) res.set(f.name_string(), f.value());
+  std::string usid = header(rp_->get(), "Mcp-Session-Id");
+  if (!usid.empty()) {
+    SessionClaims claims{up_.name, usid, ctx_.principal_key,
+                         negotiated.empty() ? ctx_.protocol_version : negotiated, unix_now()};
+    res.set("Mcp-Session-Id", c_.runtime->sealer->seal(claims));
+  }
+  res.keep_alive(ctx_.keep_alive);
+  res.body() = std::move(body);
+  ctx_.status = status;
+  if (rp_->is_done()) finish_upstream();
+  else uc_.reset();  // a stream left open after the answer: drop it
+  header_sent_ = true;
+  bool ok = co_await send_response(c_, res);
+  co_return ok && ctx_.keep_alive;
+}
+
+// Completes when the client closes its side (true) and never otherwise; bytes
+// a client sends meanwhile (a pipelined request) stay in the buffer.
+Awaitable<bool> watch_client(Conn& c) {
+  for (;;) {
+    if (c.buffer.size() > 64 * 1024) {
+      net::steady_timer t(co_await net::this_coro::executor, std::chrono::hours(24 * 365));
+      co_await t.async_wait(kNoThrow);
+      co_return false;
+    }
+    auto [ec, n] = co_await c.stream.visit([&](auto& s) { return s.async_read_some(c.buffer.prepare(1024), kNoThrow); });
+    if (ec) co_return ec != net::error::operation_aborted;
+    c.buffer.commit(n);
+  }
+}
+
+// Tells the upstream that the client gave up (MCP cancellation), on a fresh
+// exchange that no client waits for.
+Awaitable<void> send_cancellations(Worker& w, RuntimePtr rt, config::UpstreamConfig up, std::string usid,
+                                   std::string version, std::vector<nlohmann::json> ids) {
+  auto& pool = w.pool(up);
+  for (const auto& id : ids) {
+    auto [conn, err] = co_await pool.acquire();
+    if (!conn) co_return;
+    http::request<http::string_body> req{http::verb::post, up.target, 11};
+    req.set(http::field::host, host_header(up));
+    req.set(http::field::content_type, "application/json");
+    req.set(http::field::accept, "application/json, text/event-stream");
+    if (!usid.empty()) req.set("Mcp-Session-Id", usid);
+    if (!version.empty()) req.set("MCP-Protocol-Version", version);
+    nlohmann::json note = {{"jsonrpc", "2.0"},
+                           {"method", "notifications/cancelled"},
+                           {"params", {{"requestId", id}, {"reason", "client disconnected"}}}};
+    req.body() = note.dump();
+    req.keep_alive(true);
+    req.prepare_payload();
+    conn->stream.tcp().expires_after(up.timeouts.request);
+    auto [wec, wn] = co_await conn->stream.visit([&](auto& s) { return http::async_write(s, req, kNoThrow); });
+    if (wec) co_return;
+    http::response<http::string_body> res;
+    auto [rec, rn] = co_await conn->stream.visit(
+        [&](auto& s) { return http::async_read(s, conn->buffer, res, kNoThrow); });
+    if (rec) co_return;
+    if (res.keep_alive()) pool.release(std::move(conn));
+  }
+  (void)rt;
+}
+
+}  // namespace
+
+Awaitable<bool> forward(Conn& c, RequestContext& ctx, Request& req) {
+  Exchange x(c, ctx, req);
+  // The watcher's read must not time out: writes set their own deadline.
+  c.stream.tcp().expires_never();
+  auto outcome = co_await (x.run() || watch_client(c));
+  if (outcome.index() == 0) co_return std::get<0>(outcome);
+
+  // The client went away mid-request.
+  auto ids = x.request_ids();
+  log::info("client disconnected", {{"request_id", ctx.request_id}, {"upstream", ctx.upstream->name},
+                                    {"cancelled_requests", ids.size()}});
+  if (!ids.empty())
+    net::co_spawn(c.worker.ioc(),
+                  send_cancellations(c.worker, c.runtime, *ctx.upstream, x.upstream_session(),
+                                     ctx.protocol_version, std::move(ids)),
+                  net::detached);
+  co_return false;
+}
+
+}  // namespace portcullis::gateway

@@ -1,0 +1,117 @@
+#include "gateway/session_sealer.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include <memory>
+#include <stdexcept>
+
+#include "gateway/base64url.h"
+
+namespace portcullis::gateway {
+namespace {
+
+constexpr std::string_view kAad = "portcullis-session-v1";
+constexpr std::size_t kNonce = 12, kTag = 16;
+constexpr std::size_t kMaxId = 2048;
+
+struct CtxFree {
+  void operator()(EVP_CIPHER_CTX* c) const { EVP_CIPHER_CTX_free(c); }
+};
+using Ctx = std::unique_ptr<EVP_CIPHER_CTX, CtxFree>;
+
+// Length-prefixed fields: simple, unambiguous and cheap to parse.
+void put(std::string& out, std::string_view s) {
+  auto n = static_cast<std::uint32_t>(s.size());
+  out.push_back(static_cast<char>(n >> 8));
+  out.push_back(static_cast<char>(n & 0xff));
+  out.append(s);
+}
+bool get(std::string_view& in, std::string& out) {
+  if (in.size() < 2) return false;
+  std::size_t n = (static_cast<unsigned char>(in[0]) << 8) | static_cast<unsigned char>(in[1]);
+  if (in.size() < 2 + n) return false;
+  out.assign(in.substr(2, n));
+  in.remove_prefix(2 + n);
+  return true;
+}
+
+}  // namespace
+
+SessionSealer::SessionSealer(const Key& key) : key_(key) {}
+SessionSealer::~SessionSealer() { OPENSSL_cleanse(key_.data(), key_.size()); }
+
+SessionSealer::Key SessionSealer::random_key() {
+  Key k;
+  if (RAND_bytes(k.data(), static_cast<int>(k.size())) != 1)
+    throw std::runtime_error("RAND_bytes failed");
+  return k;
+}
+
+std::string SessionSealer::seal(const SessionClaims& c) const {
+  std::string plain;
+  put(plain, c.upstream);
+  put(plain, c.upstream_session);
+  put(plain, c.principal);
+  put(plain, c.protocol_version);
+  put(plain, std::to_string(c.issued_at));
+
+  std::string out(kNonce + plain.size() + kTag, '\0');
+  auto* o = reinterpret_cast<unsigned char*>(out.data());
+  if (RAND_bytes(o, kNonce) != 1) throw std::runtime_error("RAND_bytes failed");
+  Ctx ctx(EVP_CIPHER_CTX_new());
+  int len = 0;
+  if (!ctx || EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key_.data(), o) != 1 ||
+      EVP_EncryptUpdate(ctx.get(), nullptr, &len, reinterpret_cast<const unsigned char*>(kAad.data()),
+                        static_cast<int>(kAad.size())) != 1 ||
+      EVP_EncryptUpdate(ctx.get(), o + kNonce, &len,
+                        reinterpret_cast<const unsigned char*>(plain.data()),
+                        static_cast<int>(plain.size())) != 1 ||
+      EVP_EncryptFinal_ex(ctx.get(), o + kNonce + len, &len) != 1 ||
+      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, kTag, o + kNonce + plain.size()) != 1)
+    throw std::runtime_error("AES-GCM seal failed");
+  OPENSSL_cleanse(plain.data(), plain.size());
+  return base64url_encode(out);
+}
+
+Result<SessionClaims, SessionError> SessionSealer::open(std::string_view id,
+                                                        std::chrono::seconds max_age,
+                                                        std::int64_t now) const {
+  if (id.empty() || id.size() > kMaxId) return Err(SessionError::kMalformed);
+  std::string raw;
+  if (!base64url_decode(id, raw) || raw.size() < kNonce + kTag) return Err(SessionError::kMalformed);
+  const auto* r = reinterpret_cast<const unsigned char*>(raw.data());
+  std::size_t ct_len = raw.size() - kNonce - kTag;
+  std::string plain(ct_len, '\0');
+  Ctx ctx(EVP_CIPHER_CTX_new());
+  int len = 0;
+  bool ok = ctx &&
+            EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key_.data(), r) == 1 &&
+            EVP_DecryptUpdate(ctx.get(), nullptr, &len,
+                              reinterpret_cast<const unsigned char*>(kAad.data()),
+                              static_cast<int>(kAad.size())) == 1 &&
+            EVP_DecryptUpdate(ctx.get(), reinterpret_cast<unsigned char*>(plain.data()), &len,
+                              r + kNonce, static_cast<int>(ct_len)) == 1 &&
+            EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, kTag,
+                                const_cast<unsigned char*>(r + kNonce + ct_len)) == 1 &&
+            EVP_DecryptFinal_ex(ctx.get(), reinterpret_cast<unsigned char*>(plain.data()) + len,
+                                &len) == 1;
+  if (!ok) return Err(SessionError::kForged);
+
+  SessionClaims c;
+  std::string issued;
+  std::string_view in(plain);
+  if (!get(in, c.upstream) || !get(in, c.upstream_session) || !get(in, c.principal) ||
+      !get(in, c.protocol_version) || !get(in, issued) || !in.empty())
+    return Err(SessionError::kMalformed);
+  try {
+    c.issued_at = std::stoll(issued);
+  } catch (...) {
+    return Err(SessionError::kMalformed);
+  }
+  if (now - c.issued_at > max_age.count() || c.issued_at > now + 300) return Err(SessionError::kExpired);
+  return c;
+}
+
+}  // namespace portcullis::gateway

@@ -1,0 +1,75 @@
+// Internal: one event loop on one thread, with its own upstream pools and its
+// own copy of the current Runtime. Connections are handed to a worker by the
+// acceptor and live their whole life on it, so per-worker state needs no lock
+// (Envoy's worker model).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <list>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "gateway/io.h"
+#include "gateway/runtime.h"
+#include "gateway/upstream_pool.h"
+
+namespace portcullis::gateway {
+
+// Process-wide flags read by every worker.
+struct GatewayState {
+  std::atomic<bool> draining{false};
+  std::atomic<std::uint64_t> active_connections{0};
+  std::atomic<std::uint64_t> active_streams{0};
+  std::atomic<std::uint64_t> requests{0};
+  std::string instance;  // replica name in logs and records
+};
+
+class Worker {
+ public:
+  Worker(int index, GatewayState& state);
+  ~Worker();
+
+  net::io_context& ioc() { return ioc_; }
+  int index() const { return index_; }
+  GatewayState& state() { return state_; }
+
+  void start();  // runs the loop on its own thread
+  void join();
+  void stop() { ioc_.stop(); }
+
+  // Posts a new Runtime to this worker; requests in flight keep theirs.
+  void set_runtime(RuntimePtr rt);
+  // Only on this worker's thread.
+  const RuntimePtr& runtime() const { return runtime_; }
+  UpstreamPool& pool(const config::UpstreamConfig& up);
+  std::string next_request_id();
+
+  // Connection bookkeeping for graceful drain (worker thread only).
+  struct ConnHandle {
+    tcp::socket* socket = nullptr;
+    bool idle = true;
+  };
+  std::list<ConnHandle>::iterator track(tcp::socket* s);
+  void untrack(std::list<ConnHandle>::iterator it);
+  void close_idle();  // drain: idle keep-alive connections are closed now
+
+ private:
+  int index_;
+  GatewayState& state_;
+  net::io_context ioc_{1};
+  net::executor_work_guard<net::io_context::executor_type> work_;
+  std::thread thread_;
+  RuntimePtr runtime_;
+  std::map<std::string, std::unique_ptr<UpstreamPool>> pools_;
+  std::list<ConnHandle> conns_;
+  std::uint64_t request_counter_ = 0;
+  std::string id_prefix_;
+};
+
+// Serves one accepted connection until it closes (connection.cc).
+void spawn_connection(Worker& w, tcp::socket socket);
+
+}  // namespace portcullis::gateway
