@@ -55,13 +55,11 @@ ToolClassification classify_tool(const PolicySnapshot& s, std::string_view metho
   c.sensitivity = s.default_sensitivity;
   std::vector<std::uint32_t>& candidates = t_candidates;
   s.tool_class_index.candidates(upstream, name, candidates);
+  std::uint32_t first = UINT32_MAX;  // the first matching entry in file order
   for (std::uint32_t i : candidates) {
-    const ToolClass& t = s.tool_classes[i];
-    if (t.match.matches(upstream, name)) {
-      c.entry = &t;
-      break;
-    }
+    if (i < first && s.tool_classes[i].match.matches(upstream, name)) first = i;
   }
+  if (first != UINT32_MAX) c.entry = &s.tool_classes[first];
   const bool is_tool = method == kToolsCall;
   if (c.entry != nullptr && c.entry->sensitivity) c.sensitivity = *c.entry->sensitivity;
   if (c.entry == nullptr || !c.entry->action) {

@@ -1,5 +1,6 @@
 #include "policy/engine.h"
 
+#include <algorithm>
 #include <chrono>
 #include <exception>
 
@@ -24,6 +25,7 @@ std::string in_quotes(std::string_view s) { return "'" + std::string(s) + "'"; }
 // Per-thread scratch space, so a decision allocates little.
 struct Scratch {
   std::vector<std::uint32_t> candidates;
+  AgentIndex::Bits agent_rules;
   std::vector<const Rule*> applied[3];  // enforced rules that applied, by Effect
   std::vector<const Rule*> shadow_applied;
   void clear() {
@@ -119,9 +121,11 @@ void decide_rules(const PolicySnapshot& s, const CallFacts& f, LimitCounter* lim
   Scratch& scratch = t_scratch;
   scratch.clear();
   s.rule_index.candidates(f.upstream, f.name, scratch.candidates);
+  s.agent_index.matching(f.agent_id, f.agent_owner, f.agent_groups, f.agent_registered, scratch.agent_rules);
   const Rule* nearest = nullptr;
   std::size_t nearest_failures = SIZE_MAX;
   for (std::uint32_t index : scratch.candidates) {
+    if (!AgentIndex::test(scratch.agent_rules, index)) continue;  // cheap pre-filter; match_target re-checks
     const Rule& r = s.rules[index];
     if (match_target(r, ctx) != Miss::kNone) continue;
     std::size_t failures = 0;
@@ -132,7 +136,8 @@ void decide_rules(const PolicySnapshot& s, const CallFacts& f, LimitCounter* lim
       }
     }
     if (failures > 0) {
-      if (r.effect != Effect::kDeny && !r.shadow && failures < nearest_failures) {
+      if (r.effect != Effect::kDeny && !r.shadow &&
+          (failures < nearest_failures || (failures == nearest_failures && r.index < nearest->index))) {
         nearest = &r;
         nearest_failures = failures;
       }
@@ -141,6 +146,10 @@ void decide_rules(const PolicySnapshot& s, const CallFacts& f, LimitCounter* lim
     (r.shadow ? scratch.shadow_applied : scratch.applied[slot(r.effect)]).push_back(&r);
   }
 
+  // Candidates come unordered; report rules in file order.
+  auto by_index = [](const Rule* a, const Rule* b) { return a->index < b->index; };
+  for (auto& list : scratch.applied) std::sort(list.begin(), list.end(), by_index);
+  std::sort(scratch.shadow_applied.begin(), scratch.shadow_applied.end(), by_index);
   auto& denies = scratch.applied[slot(Effect::kDeny)];
   auto& holds = scratch.applied[slot(Effect::kRequireApproval)];
   auto& allows = scratch.applied[slot(Effect::kAllow)];

@@ -4,6 +4,7 @@
 #include <functional>
 #include <mutex>
 #include <unordered_map>
+#include <vector>
 
 namespace portcullis::policy {
 
@@ -51,9 +52,23 @@ bool InMemoryLimitCounter::try_acquire(const std::string& key, std::uint32_t lim
       // Sweep keys idle for two of their windows: their counts are zero.
       std::erase_if(shard.windows, [t](const auto& kv) { return t - kv.second.last_ms >= 2 * kv.second.window_ms; });
       if (shard.windows.size() >= per_shard_) {
-        auto lru = std::min_element(shard.windows.begin(), shard.windows.end(),
-                                    [](const auto& a, const auto& b) { return a.second.last_ms < b.second.last_ms; });
-        shard.windows.erase(lru);
+        // Still full of live keys: evict the least recently used eighth at
+        // once, so the scan is paid once per many insertions.
+        std::vector<std::int64_t> ages;
+        ages.reserve(shard.windows.size());
+        for (const auto& kv : shard.windows) ages.push_back(kv.second.last_ms);
+        const std::size_t n = std::max<std::size_t>(1, ages.size() / 8);
+        std::nth_element(ages.begin(), ages.begin() + static_cast<std::ptrdiff_t>(n - 1), ages.end());
+        const std::int64_t cutoff = ages[n - 1];
+        std::size_t evicted = 0;
+        for (auto at = shard.windows.begin(); at != shard.windows.end() && evicted < n;) {
+          if (at->second.last_ms <= cutoff) {
+            at = shard.windows.erase(at);
+            ++evicted;
+          } else {
+            ++at;
+          }
+        }
       }
     }
     it = shard.windows.emplace(key, Window{w, t - (t % w), 0, 0, t}).first;

@@ -25,8 +25,10 @@ class LimitCounter {
 
 // Sliding-window counter (two fixed windows, the previous one weighted by its
 // overlap with the sliding window), sharded by key hash, one mutex per shard.
-// Memory is bounded: at most `max_keys` keys; when full, idle keys are swept
-// and, failing that, the least recently used key of the shard is evicted.
+// Memory is bounded: at most `max_keys` keys; when a shard is full, keys idle
+// for two windows are dropped and, failing that, the least recently used
+// eighth of the shard (whose callers then start afresh). Both are O(shard)
+// scans paid once per many insertions.
 class InMemoryLimitCounter final : public LimitCounter {
  public:
   explicit InMemoryLimitCounter(std::size_t max_keys = 100000);

@@ -122,6 +122,7 @@ class Loader {
     for (std::uint32_t i = 0; i < snap_->resources.size(); ++i)
       snap_->resource_index.add(snap_->resources[i].match, i);
     for (std::uint32_t i = 0; i < snap_->rules.size(); ++i) snap_->rule_index.add(snap_->rules[i].tools, i);
+    snap_->agent_index.build(snap_->rules);
     snap_->revision = sha256_hex(canonical_json(canonical_content()));
 
     LoadedPolicy out;

@@ -49,44 +49,72 @@ const nlohmann::json* ArgPointer::find(const nlohmann::json& doc) const {
 
 // ---- PatternIndex ----
 
-void PatternIndex::Bucket::add(const ToolPattern& p, std::uint32_t entry) {
-  if (p.tool && p.tool->is_literal()) {
-    exact[p.tool->literal_prefix()].push_back(entry);
-    return;
-  }
-  std::string prefix = p.tool ? p.tool->literal_prefix() : std::string();
-  by_prefix[prefix].push_back(entry);
+template <class V>
+V& PatternIndex::Level<V>::slot(const std::optional<Glob>& glob) {
+  if (glob && glob->is_literal()) return exact[glob->literal_prefix()];
+  std::string prefix = glob ? glob->literal_prefix() : std::string();
   auto at = std::lower_bound(prefix_lengths.begin(), prefix_lengths.end(), prefix.size());
   if (at == prefix_lengths.end() || *at != prefix.size()) prefix_lengths.insert(at, prefix.size());
+  return by_prefix[prefix];
 }
 
-void PatternIndex::Bucket::collect(std::string_view name, std::vector<std::uint32_t>& out) const {
+template <class V>
+template <class F>
+void PatternIndex::Level<V>::visit(std::string_view key, F&& f) const {
   if (!exact.empty()) {
-    auto it = exact.find(name);
-    if (it != exact.end()) out.insert(out.end(), it->second.begin(), it->second.end());
+    auto it = exact.find(key);
+    if (it != exact.end()) f(it->second);
   }
   for (std::size_t length : prefix_lengths) {
-    if (length > name.size()) break;
-    auto it = by_prefix.find(name.substr(0, length));
-    if (it != by_prefix.end()) out.insert(out.end(), it->second.begin(), it->second.end());
+    if (length > key.size()) break;
+    auto it = by_prefix.find(key.substr(0, length));
+    if (it != by_prefix.end()) f(it->second);
   }
 }
 
 void PatternIndex::add(const ToolPattern& pattern, std::uint32_t entry) {
-  if (pattern.upstream && pattern.upstream->is_literal()) {
-    by_upstream_[pattern.upstream->literal_prefix()].add(pattern, entry);
-  } else {
-    any_upstream_.add(pattern, entry);
-  }
+  index_.slot(pattern.upstream).slot(pattern.tool).push_back(entry);
 }
 
 void PatternIndex::candidates(std::string_view upstream, std::string_view name,
                               std::vector<std::uint32_t>& out) const {
   out.clear();
-  auto it = by_upstream_.find(upstream);
-  if (it != by_upstream_.end()) it->second.collect(name, out);
-  any_upstream_.collect(name, out);
-  std::sort(out.begin(), out.end());  // each entry sits in exactly one list: no duplicates
+  index_.visit(upstream, [&](const Level<Entries>& tools) {
+    tools.visit(name, [&](const Entries& entries) { out.insert(out.end(), entries.begin(), entries.end()); });
+  });
+}
+
+// ---- AgentIndex ----
+
+void AgentIndex::build(const std::vector<Rule>& rules) {
+  words_ = (rules.size() + 63) / 64;
+  any_.assign(words_, 0);
+  auto slot = [&](Map& map, const std::string& key) -> Bits& {
+    Bits& bits = map[key];
+    if (bits.empty()) bits.assign(words_, 0);
+    return bits;
+  };
+  for (const Rule& r : rules) {
+    if (r.agents.any) set(any_, r.index);
+    for (const auto& id : r.agents.ids) set(slot(ids_, id), r.index);
+    for (const auto& owner : r.agents.owners) set(slot(owners_, owner), r.index);
+    for (const auto& group : r.agents.groups) set(slot(groups_, group), r.index);
+  }
+}
+
+void AgentIndex::merge(const Map& map, std::string_view key, Bits& out) {
+  auto it = map.find(key);
+  if (it == map.end()) return;
+  for (std::size_t i = 0; i < out.size(); ++i) out[i] |= it->second[i];
+}
+
+void AgentIndex::matching(std::string_view id, std::string_view owner, std::span<const std::string> groups,
+                          bool registered, Bits& out) const {
+  out = any_;
+  merge(ids_, id, out);
+  if (!registered) return;
+  if (!owner.empty()) merge(owners_, owner, out);
+  for (const std::string& g : groups) merge(groups_, g, out);
 }
 
 // ---- PolicySnapshot ----

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -19,9 +20,11 @@
 namespace portcullis::policy {
 
 // Finds the entries whose (upstream, tool) pattern could match a name, without
-// scanning all of them: literal upstreams and tools are hashed, tool globs are
-// bucketed by their literal prefix. Candidates come back in entry order and
-// must still be checked with ToolPattern::matches().
+// scanning all of them. Both dimensions work alike: literals are hashed, globs
+// are bucketed by their literal prefix (an absent pattern has prefix ""), and
+// a lookup probes only the prefix lengths that occur. Candidates come back in
+// no particular order, without duplicates, and must still be checked with
+// ToolPattern::matches().
 class PatternIndex {
  public:
   void add(const ToolPattern& pattern, std::uint32_t entry);
@@ -32,16 +35,20 @@ class PatternIndex {
     using is_transparent = void;
     std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
-  using Map = std::unordered_map<std::string, std::vector<std::uint32_t>, Hash, std::equal_to<>>;
-  struct Bucket {
-    Map exact;                          // literal tool names
-    Map by_prefix;                      // tool globs (and absent tools: prefix "")
+  template <class V>
+  using Map = std::unordered_map<std::string, V, Hash, std::equal_to<>>;
+  // One dimension: literal keys, and glob prefixes with their lengths.
+  template <class V>
+  struct Level {
+    Map<V> exact;
+    Map<V> by_prefix;
     std::vector<std::size_t> prefix_lengths;  // distinct, sorted
-    void add(const ToolPattern& p, std::uint32_t entry);
-    void collect(std::string_view name, std::vector<std::uint32_t>& out) const;
+    V& slot(const std::optional<Glob>& glob);
+    template <class F>
+    void visit(std::string_view key, F&& f) const;
   };
-  std::unordered_map<std::string, Bucket, Hash, std::equal_to<>> by_upstream_;  // literal upstreams
-  Bucket any_upstream_;  // upstream absent or a glob
+  using Entries = std::vector<std::uint32_t>;
+  Level<Level<Entries>> index_;  // upstream, then tool
 };
 
 // An agent as policy tests see it (the gateway config's `agents:` entry, or
@@ -67,6 +74,32 @@ struct PolicyTest {
   SourcePos pos;
 };
 
+// Which rules name an agent, as one bit per rule: decide() ORs the sets of an
+// agent's id, owner and groups (plus the `any: true` rules) once per call and
+// skips candidate rules whose bit is clear. Same semantics as agent_matches().
+class AgentIndex {
+ public:
+  using Bits = std::vector<std::uint64_t>;
+  void build(const std::vector<Rule>& rules);
+  // The rules whose agents: match. Owner and groups count only for a
+  // registered agent.
+  void matching(std::string_view id, std::string_view owner, std::span<const std::string> groups, bool registered,
+                Bits& out) const;
+  static bool test(const Bits& bits, std::uint32_t rule) { return (bits[rule >> 6] >> (rule & 63)) & 1; }
+
+ private:
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  using Map = std::unordered_map<std::string, Bits, Hash, std::equal_to<>>;
+  static void set(Bits& bits, std::uint32_t rule) { bits[rule >> 6] |= std::uint64_t{1} << (rule & 63); }
+  static void merge(const Map& map, std::string_view key, Bits& out);
+  std::size_t words_ = 0;
+  Bits any_;
+  Map ids_, owners_, groups_;
+};
+
 struct PolicySnapshot {
   std::string version;    // the file's `version` (the first file's, when several)
   std::string revision;   // hex SHA-256 of the canonical content (see policy_loader.h)
@@ -82,6 +115,7 @@ struct PolicySnapshot {
   std::vector<ResourceClass> resources;
   std::vector<Rule> rules;
   PatternIndex tool_class_index, resource_index, rule_index;
+  AgentIndex agent_index;
 
   std::vector<PolicyTest> tests;
   std::vector<AgentRecord> test_agents;
