@@ -31,6 +31,7 @@
 #   PORTCULLIS_BIN          binary to test [build/portcullis, built by scripts/build.sh]
 #   BENCH_NO_BUILD [0]      1: do not run scripts/build.sh
 #   BENCH_STRICT [0]        1: exit 1 when a target is not met
+#   BENCH_VARIANTS_FILE     bash file with `variant ...` lines for phase 3
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -384,7 +385,12 @@ if has_phase variants && (( have_pc )); then
   #     dir: $work/audit-variant"
   #   variant jwt "identity:
   #     issuers: [...]" "" "Authorization: Bearer $token"
-  :
+  # BENCH_VARIANTS_FILE: a bash file of `variant ...` lines, sourced here (for
+  # trying a variant without editing this script).
+  if [[ -n ${BENCH_VARIANTS_FILE:-} ]]; then
+    # shellcheck disable=SC1090
+    source "$BENCH_VARIANTS_FILE"
+  fi
 fi
 
 # --- phase 4: memory -------------------------------------------------------------
