@@ -6,6 +6,8 @@ import assert from 'node:assert/strict';
 import { Stack, startHostileUpstream, startUpstream } from './lib/gateway.mjs';
 import { initializeMessage, parseSse, postJson, rawExchange } from './lib/mcp.mjs';
 
+const CALL = { jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'x', arguments: {}, _meta: { progressToken: 'tok-1' } } };
+
 describe('fixtures', { concurrency: false }, () => {
   const stack = new Stack();
   let hostile;
@@ -33,8 +35,14 @@ describe('fixtures', { concurrency: false }, () => {
     assert.ok(!r.data.toString('latin1').startsWith('HTTP/'));
   });
 
-  test('hostile /close-mid-stream sends one SSE event, then the socket dies', async () => {
-    const body = JSON.stringify(initializeMessage());
+  test('hostile /close-mid-stream answers the handshake, then a call gets one SSE event and a dead socket', async () => {
+    const init = await postJson(hostile.url('/close-mid-stream'), initializeMessage());
+    assert.equal(init.status, 200);
+    assert.equal(init.headers['mcp-session-id'], 'hostile-session-1');
+    assert.equal(JSON.parse(init.body).result.serverInfo.name, 'hostile-upstream');
+    const note = await postJson(hostile.url('/close-mid-stream'), { jsonrpc: '2.0', method: 'notifications/initialized' });
+    assert.equal(note.status, 202);
+    const body = JSON.stringify(CALL);
     const r = await rawExchange(hostile.port, [`POST /close-mid-stream HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`], {
       stopWhen: null,
       timeoutMs: 3000,
@@ -47,17 +55,19 @@ describe('fixtures', { concurrency: false }, () => {
 
   test('hostile /slow-sse ticks every 200 ms', async () => {
     const t0 = Date.now();
-    const r = await rawExchange(hostile.port, [`POST /slow-sse HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}`], {
+    const body = JSON.stringify(CALL);
+    const r = await rawExchange(hostile.port, [`POST /slow-sse HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`], {
       timeoutMs: 3000,
       stopWhen: (buf) => (buf.toString().match(/tick \d+/g) ?? []).length >= 3,
     });
     assert.equal(r.status, 200);
     const took = Date.now() - t0;
     assert.ok(took >= 550 && took < 2000, `3 ticks in ${took} ms`);
+    assert.match(r.body, /"progressToken":"tok-1"/);
     const reqs = await hostile.requests();
     assert.deepEqual(
       reqs.map((x) => x.url),
-      ['/hang', '/garbage', '/close-mid-stream', '/slow-sse'],
+      ['/hang', '/garbage', '/close-mid-stream', '/close-mid-stream', '/close-mid-stream', '/slow-sse'],
     );
   });
 

@@ -17,7 +17,6 @@ import {
   httpRequest,
   initializeMessage,
   messagesOf,
-  parseSse,
   postJson,
   rawExchange,
   rawHandshake,
@@ -146,6 +145,9 @@ describe('hostile clients and upstreams', { concurrency: false }, () => {
           await writeAsync(sock, head);
           for (let off = 0; off < body.length && !answered && !done(); off += 16384) {
             await writeAsync(sock, encodeChunk(body.subarray(off, off + 16384)));
+            // Read while sending, as curl does: a 413 sent before the body is
+            // complete must be seen before the peer's close resets the socket.
+            await sleep(1);
           }
           if (!answered && !done() && encodeChunk !== ident) await writeAsync(sock, '0\r\n\r\n');
         },
@@ -277,63 +279,73 @@ describe('hostile clients and upstreams', { concurrency: false }, () => {
     assert.ok(Date.now() - t1 < 1000, 'a request on another route is not held up');
     const res = await pending;
     const elapsed = Date.now() - t0;
-    expectJsonRpcError(assert, res, { status: 504 });
+    expectJsonRpcError(assert, res, { status: 504, requestId: 1 });
     assert.ok(elapsed >= REQUEST_TIMEOUT_MS - 200, `not before the timeout (${elapsed} ms)`);
     assert.ok(elapsed <= REQUEST_TIMEOUT_MS + 2500, `within timeout + 2.5s (${elapsed} ms)`);
   });
 
   test('upstream that answers garbage -> 502', { skip: GATEWAY_ONLY }, async () => {
     const res = await postJson(route('/mcp/garbage'), initializeMessage(), { timeoutMs: 10000 });
-    expectJsonRpcError(assert, res, { status: 502 });
+    expectJsonRpcError(assert, res, { status: 502, requestId: 1 });
   });
 
   test('upstream that closes mid-stream: the client\'s stream ends (no hang); the gateway still serves', { skip: GATEWAY_ONLY }, async () => {
+    const url = route('/mcp/midstream');
+    const s = await rawHandshake(url);
+    assert.ok(s.sessionId, 'session established through the gateway');
     const t0 = Date.now();
-    const res = await postJson(route('/mcp/midstream'), initializeMessage(), { timeoutMs: 8000 }).catch((e) => ({ error: e }));
+    const call = { jsonrpc: '2.0', id: 'mid-1', method: 'tools/call', params: { name: 'anything', arguments: {} } };
+    const res = await postJson(url, call, { sessionId: s.sessionId, protocolVersion: s.protocolVersion, timeoutMs: 8000 }).catch((e) => ({ error: e }));
     const elapsed = Date.now() - t0;
     if (res.error) {
       // A reset client connection is an acceptable way to end the stream, as long as it is prompt.
       assert.ok(!/timeout/.test(res.error.message), `stream did not end: ${res.error.message}`);
     } else if (res.status === 200) {
       assert.match(String(res.headers['content-type']), /text\/event-stream/, 'a 200 is the relayed SSE stream');
-      const events = parseSse(res.body);
-      assert.ok(!events.some((e) => e.data && JSON.parse(e.data).result), 'no invented result');
+      const msgs = messagesOf(res);
+      assert.ok(!msgs.some((m) => m.id === 'mid-1' && m.result), 'no invented result');
     } else {
-      expectJsonRpcError(assert, res, { status: 502, context: 'non-200 answer when the upstream vanished' });
+      expectJsonRpcError(assert, res, { status: 502, requestId: 'mid-1', context: 'non-200 answer when the upstream vanished' });
     }
     assert.ok(elapsed < 5000, `ended promptly (${elapsed} ms)`);
     assert.equal(await gw.healthz(), 200);
     await quickCall('after a mid-stream close');
   });
 
-  test('an upstream SSE stream is relayed incrementally, and a client that walks away frees nothing it should not', { skip: GATEWAY_ONLY }, async () => {
+  test('an upstream SSE stream is relayed incrementally; a client that walks away does not hurt the gateway', { skip: GATEWAY_ONLY }, async () => {
+    const url = route('/mcp/slowsse');
+    const s = await rawHandshake(url);
+    assert.ok(s.sessionId, 'session established through the gateway');
+    const call = JSON.stringify({ jsonrpc: '2.0', id: 'slow-1', method: 'tools/call', params: { name: 'anything', arguments: {}, _meta: { progressToken: 'tick-tok' } } });
     const arrivals = [];
     const t0 = Date.now();
     const r = await rawExchange(
       port,
       [
         `POST /mcp/slowsse HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\nAccept: ${ACCEPT_BOTH}\r\n` +
-          `Content-Length: ${JSON.stringify(initializeMessage()).length}\r\n\r\n${JSON.stringify(initializeMessage())}`,
+          `Mcp-Session-Id: ${s.sessionId}\r\nMCP-Protocol-Version: ${s.protocolVersion}\r\nContent-Length: ${Buffer.byteLength(call)}\r\n\r\n${call}`,
       ],
       {
         timeoutMs: 3000,
         stopWhen: (buf) => {
           const n = (buf.toString('utf8').match(/tick \d+/g) ?? []).length;
-          if (n > arrivals.length) arrivals.push(Date.now() - t0);
+          while (arrivals.length < n) arrivals.push(Date.now() - t0);
           return n >= 4;
         },
       },
     );
     assert.equal(r.status, 200, `status (${r.text.slice(0, 300)})`);
+    assert.match(String(r.headers['content-type']), /text\/event-stream/);
     assert.ok(arrivals.length >= 4, `4 events relayed within 3 s (got ${arrivals.length}: ${arrivals.join(', ')} ms)`);
-    assert.ok(arrivals.at(-1) - arrivals[0] >= 300, `events arrived over time, not in one burst: ${arrivals.join(', ')} ms`);
+    assert.ok(arrivals[3] - arrivals[0] >= 300, `events arrived over time, not in one burst: ${arrivals.join(', ')} ms`);
+    assert.match(r.text, /"progressToken":"tick-tok"/, 'progress carries the agent\'s own token');
     await sleep(300);
     await quickCall('after abandoning an SSE stream');
   });
 
   test('upstream down (nothing listening) -> 502', { skip: GATEWAY_ONLY }, async () => {
     const res = await postJson(route('/mcp/down'), initializeMessage(), { timeoutMs: 10000 });
-    expectJsonRpcError(assert, res, { status: 502 });
+    expectJsonRpcError(assert, res, { status: 502, requestId: 1 });
   });
 
   test('after all of that the gateway is alive, /healthz is 200, and a full SDK session works', async () => {

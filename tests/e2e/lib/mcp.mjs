@@ -240,9 +240,11 @@ export function parseHttpResponse(data) {
 
 /**
  * Asserts a JSON-RPC error body of the shape {"jsonrpc":"2.0","id":null,"error":{"code":int,"message":string}}.
- * Returns the parsed object. `code` (optional) must match exactly.
+ * Returns the parsed object. `code` (optional) must match exactly. `requestId`
+ * (optional): the id of the request that was sent; an error answering that
+ * request may carry it instead of null (e.g. 502/504 for a parsed request).
  */
-export function expectJsonRpcError(assert, res, { code, status, context = '' } = {}) {
+export function expectJsonRpcError(assert, res, { code, status, context = '', requestId } = {}) {
   const where = `${context} (status ${res.status}, content-type ${res.headers?.['content-type']}, body ${JSON.stringify(res.body).slice(0, 400)})`;
   if (status !== undefined) assert.equal(res.status, status, `HTTP status ${where}`);
   let obj;
@@ -252,7 +254,8 @@ export function expectJsonRpcError(assert, res, { code, status, context = '' } =
     assert.fail(`body is not JSON ${where}`);
   }
   assert.equal(obj.jsonrpc, '2.0', `jsonrpc field ${where}`);
-  assert.ok('id' in obj && obj.id === null, `id must be null ${where}`);
+  if (requestId === undefined) assert.ok('id' in obj && obj.id === null, `id must be null ${where}`);
+  else assert.ok('id' in obj && (obj.id === null || obj.id === requestId), `id must be null or ${JSON.stringify(requestId)} ${where}`);
   assert.ok(obj.error && typeof obj.error === 'object', `error object ${where}`);
   assert.ok(Number.isInteger(obj.error.code), `error.code integer ${where}`);
   assert.equal(typeof obj.error.message, 'string', `error.message string ${where}`);
