@@ -95,7 +95,7 @@ TEST_CASE("canonical JSON is nlohmann's compact sorted dump, byte for byte") {
                       {"a", {{"nested", {1, -2, 3.5, true, false, nullptr}}}},
                       {"big", 18446744073709551615ull},
                       {"neg", -9223372036854775807LL},
-                      {"ctl", std::string("tab\there \"q\" back\\slash nl\n cr\r bell\x07 del\x7f", 44)},
+                      {"ctl", std::string("tab\there \"q\" back\\slash nl\n cr\r bell\x07 del\x7f")},
                       {"utf8", "h\xC3\xA9llo \xE2\x82\xAC \xF0\x9F\x98\x80"},
                       {"empty", nlohmann::json::object()},
                       {"arr", nlohmann::json::array()}};
