@@ -20,7 +20,14 @@ const nlohmann::json& empty_object() {
   return kEmpty;
 }
 
-std::string in_quotes(std::string_view s) { return "'" + std::string(s) + "'"; }
+std::string in_quotes(std::string_view s) {
+  std::string out;  // appended, not `"'" + ... + "'"`, which trips GCC 12's -Wrestrict
+  out.reserve(s.size() + 2);
+  out.push_back('\'');
+  out.append(s);
+  out.push_back('\'');
+  return out;
+}
 
 // Per-thread scratch space, so a decision allocates little.
 struct Scratch {
