@@ -351,8 +351,14 @@ if has_phase latency; then
   base=portcullis; have portcullis || base=nginx
   if have "$base"; then
     half_rate=$(awk -v r="${R_rps[$base]}" 'BEGIN { printf "%.0f", r / 2 }')
-    paced_conns=$(awk -v r="$half_rate" -v d="$PACE_MS" 'BEGIN { c = int(r * d / 1000 + 0.5); if (c < 1) c = 1; print c }')
-    say "phase 2: latency at half of $base's max: ~$half_rate req/s offered ($paced_conns connections x 1 req / ~${PACE_MS} ms)"
+    # Calibrate: a connection's cycle is think time + wrk's timer slack (~1 ms)
+    # + latency, so measure one connection's rate against direct and divide.
+    cal=$(BENCH_DELAY_MS=$PACE_MS BENCH_BODY=$bench/wrk/tools-call-request.json \
+      taskset -c "$CPU_LOAD" wrk -t1 -c8 -d3s --timeout 5s -s "$bench/wrk/tools-call.lua" "$DIRECT" 2>&1 | grep '^BENCH_RESULT' | field rps)
+    per_conn=$(awk -v r="${cal:-0}" -v d="$PACE_MS" 'BEGIN { p = r / 8; if (p <= 0) p = 1000 / (d + 1); print p }')
+    paced_conns=$(awk -v r="$half_rate" -v p="$per_conn" 'BEGIN { c = int(r / p + 0.5); if (c < 1) c = 1; print c }')
+    say "phase 2: one paced connection sends ~$(printf '%.0f' "$per_conn") req/s"
+    say "phase 2: latency at half of $base's max: ~$half_rate req/s offered ($paced_conns paced connections, mean think time ${PACE_MS} ms)"
     measure direct@half "$DIRECT" "$paced_conns" "$PACE_MS" || true
     measure nginx@half "$NGINX" "$paced_conns" "$PACE_MS" || true
     if (( have_pc )); then measure portcullis@half "$PC" "$paced_conns" "$PACE_MS" || true; fi
