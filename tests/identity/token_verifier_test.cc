@@ -7,6 +7,9 @@
 
 #include <openssl/pem.h>
 
+#include <atomic>
+#include <thread>
+
 #include "identity/base64url.h"
 #include "tests/identity/fakes.h"
 #include "tests/identity/test_signer.h"
@@ -496,6 +499,27 @@ TEST_CASE("tokens verified with a key that disappears from the JWKS are checked 
   f.http.routes[kJwks] = {200, json{{"keys", {public_jwk(rsa_key(), "rsa1")}}}.dump()};
   f.scheduler.advance(5min);
   CHECK(refused(f.verify(token)));
+}
+
+TEST_CASE("concurrent verifications of cached and fresh tokens all succeed") {
+  Fixture f;
+  f.start();
+  std::vector<std::string> tokens;
+  for (int i = 0; i < 20; ++i) {
+    json c = f.claims();
+    c["jti"] = i;
+    tokens.push_back(sign_jwt(ed25519_key(), "EdDSA", "ed1", c));
+  }
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&] {
+      for (int i = 0; i < 200; ++i)
+        if (!f.verifier->verify(tokens[i % tokens.size()], kAud).ok()) ++failures;
+    });
+  for (auto& th : threads) th.join();
+  CHECK(failures == 0);
+  CHECK(f.verifier->stats().cache_hits + f.verifier->stats().cache_misses == 800);
 }
 
 // --- opaque tokens ----------------------------------------------------------
