@@ -38,6 +38,10 @@ Awaitable<bool> send_rpc_error(Conn& c, const RequestContext& ctx, unsigned stat
 Awaitable<bool> send_json(Conn& c, const RequestContext& ctx, unsigned status, const nlohmann::json& body,
                           bool keep_alive);
 
+// Completes when the client closes its side (true) and never otherwise; bytes
+// it sends meanwhile (a pipelined request) stay in the buffer (proxy.cc).
+Awaitable<bool> watch_client(Conn& c);
+
 // Forwards the request to the upstream and relays its answer (proxy.cc).
 // Returns whether the downstream connection may serve another request.
 Awaitable<bool> forward(Conn& c, RequestContext& ctx, Request& req);

@@ -2,17 +2,30 @@
 // route it, check the transport rules, parse the JSON-RPC body once, and hand
 // it to forward(). Every local reply is a JSON-RPC error body with the right
 // HTTP status.
-#include <chrono>
+#include <openssl/crypto.h>
 
+#include <boost/asio/experimental/awaitable_operators.hpp>
+
+#include <chrono>
+#include <mutex>
+#include <optional>
+
+#include "gateway/await_callback.h"
 #include "gateway/conn.h"
 #include "gateway/errors.h"
 #include "gateway/http_rules.h"
 #include "gateway/log.h"
+#include "admin/kill_switch.h"
+#include "gateway/policy_stage.h"
+#include "audit/record.h"
+#include "identity/auth_error.h"
+#include "identity/resource_metadata.h"
 
 namespace portcullis::gateway {
 namespace {
 
 using namespace std::chrono_literals;
+using namespace boost::asio::experimental::awaitable_operators;
 
 std::string header(const http::fields& f, std::string_view name) {
   auto it = f.find(beast::string_view(name.data(), name.size()));
@@ -38,6 +51,117 @@ void access_log(const RequestContext& ctx, std::string_view path) {
   log::info("request", std::move(f));
 }
 
+audit::DecisionFacts decision_facts(const RequestContext& ctx, const Runtime& rt) {
+  audit::DecisionFacts f;
+  f.config_revision = rt.config->revision;
+  f.upstream = ctx.upstream->name;
+  if (ctx.principal) {
+    const auto& p = *ctx.principal;
+    f.agent = p.agent_id;
+    f.owner = p.agent ? p.agent->owner : std::string();
+    f.user = p.user;
+    f.issuer = p.issuer;
+    f.token_id = p.token_id;
+  } else {
+    f.agent = "anonymous";
+  }
+  f.latency = std::chrono::steady_clock::now() - ctx.start;
+  return f;
+}
+
+// Appends one decision record per decided call and resolves once every one
+// is durable (true) or any failed (false). No record, no forward.
+Awaitable<bool> record_decisions(const RequestContext& ctx, const Runtime& rt) {
+  auto* log = rt.audit;
+  std::vector<audit::Record> records;
+  for (const auto& d : ctx.decisions) {
+    const auto& m = ctx.rpc.messages[d.message];
+    auto f = decision_facts(ctx, rt);
+    f.decision_id = d.decision_id;
+    f.decision = d.decision.effect == policy::Effect::kAllow             ? "allow"
+                 : d.decision.effect == policy::Effect::kRequireApproval ? "held"
+                                                                          : "deny";
+    f.policy_version = d.decision.policy_version;
+    f.policy_revision = d.decision.policy_revision;
+    f.shadow = d.decision.shadow;
+    f.method = m.method;
+    f.jsonrpc_id = m.id.dump();
+    f.tool = m.target;
+    if (auto info = rt.policy_state->catalog.find(ctx.upstream->name, m.target)) f.tool_fingerprint = info->pinned_fingerprint;
+    f.action = d.decision.action;
+    f.sensitivity = d.decision.sensitivity;
+    f.arguments = m.arguments.is_null() ? nlohmann::json::object() : m.arguments;
+    f.rules = d.decision.rules;
+    f.reason = d.hidden ? "tool not visible to this agent" : d.decision.reason;
+    f.credential_kind = ctx.upstream->credential.empty() ? "none" : ctx.upstream->credential;
+    records.push_back(audit::make_decision_record(f, log->hasher()));
+  }
+  if (records.empty()) co_return true;
+  co_return co_await await_callback<bool>([log, records = std::move(records)](auto done) mutable {
+    struct Join {
+      std::size_t left = 0;
+      bool ok = true;
+      std::mutex mu;
+      std::function<void(bool)> cb;
+    };
+    auto j = std::make_shared<Join>();
+    j->left = records.size();
+    j->cb = std::move(done);
+    for (auto& r : records)
+      log->append(std::move(r), [j](const audit::AuditStatus& st) {
+        std::unique_lock lk(j->mu);
+        if (!st.ok()) j->ok = false;
+        if (--j->left == 0) {
+          bool ok = j->ok;
+          lk.unlock();
+          j->cb(ok);
+        }
+      });
+  });
+}
+
+void record_outcome(const RequestContext& ctx, const Runtime& rt) {
+  if (!rt.audit) return;
+  for (const auto& d : ctx.decisions) {
+    if (d.decision.effect != policy::Effect::kAllow) continue;
+    audit::OutcomeFacts o;
+    o.decision_id = d.decision_id;
+    o.http_status = static_cast<int>(ctx.upstream_status);
+    o.status = ctx.error_class.empty() ? "ok" : ctx.error_class == "cancelled" ? "cancelled" : "error";
+    o.error_class = ctx.error_class;
+    o.result_bytes = ctx.result_bytes;
+    if (ctx.forwarded_at.time_since_epoch().count())
+      o.upstream_latency = std::chrono::steady_clock::now() - ctx.forwarded_at;
+    rt.audit->append(audit::make_outcome_record(o), [](const audit::AuditStatus&) {});
+  }
+}
+
+void log_decisions(const RequestContext& ctx) {
+  for (const auto& d : ctx.decisions) {
+    const auto& m = ctx.rpc.messages[d.message];
+    std::string rules;
+    for (const auto& r : d.decision.rules) rules += (rules.empty() ? "" : ",") + r;
+    log::info("decision", {{"request_id", ctx.request_id}, {"decision_id", d.decision_id},
+                           {"agent", ctx.principal ? ctx.principal->agent_id : std::string("anonymous")},
+                           {"upstream", ctx.upstream->name}, {"method", m.method}, {"target", m.target},
+                           {"effect", std::string(policy::effect_name(d.decision.effect))},
+                           {"hidden", d.hidden}, {"rules", rules}, {"reason", d.decision.reason},
+                           {"policy_version", d.decision.policy_version}, {"eval_ns", d.decision.eval_ns}});
+  }
+}
+
+// A tools/call answer with isError, naming the decision (for held calls).
+std::string refusal_json(const RequestContext& ctx, const CallDecision& d, const std::string& why) {
+  const auto& m = ctx.rpc.messages[d.message];
+  std::string rules;
+  for (const auto& r : d.decision.rules) rules += (rules.empty() ? "" : ", ") + r;
+  std::string text = why + " (rule: " + rules + "; decision " + d.decision_id + ")";
+  nlohmann::json j = {{"jsonrpc", "2.0"}, {"id", m.id},
+                      {"result", {{"content", nlohmann::json::array({{{"type", "text"}, {"text", text}}})},
+                                  {"isError", true}}}};
+  return j.dump();
+}
+
 class Session {
  public:
   Session(Worker& w, AnyStream&& s) : c_(w, std::move(s)) {}
@@ -47,6 +171,12 @@ class Session {
  private:
   Awaitable<bool> handle(http::request_parser<http::empty_body>& hp);
   Awaitable<bool> handle_mcp(http::request_parser<http::empty_body>& hp, RequestContext& ctx);
+  Awaitable<bool> send_killed(RequestContext& ctx, const admin::KillSwitch& ks);
+  // Holds a require_approval call until it is approved (nullopt: forward) or
+  // not (the JSON-RPC answer to send). The client going away cancels it.
+  Awaitable<std::optional<std::string>> hold_for_approval(RequestContext& ctx);
+  // Authenticate: the bearer token -> ctx.principal, else a 401/403/503 reply.
+  Awaitable<bool> authenticate(const http::request_header<>& h, RequestContext& ctx, bool& replied);
   Conn c_;
 };
 
@@ -134,12 +264,38 @@ Awaitable<bool> Session::handle(http::request_parser<http::empty_body>& hp) {
     ok = co_await send_json(c_, ctx, 200, body, ctx.keep_alive);
     ctx.status = 200;
   } else if (path == "/readyz") {
-    bool ready = !w.state().draining;
+    const auto& rt = *c_.runtime;
+    bool keys = !rt.verifier || rt.verifier->ready();
+    bool audit_ok = !rt.audit || rt.audit->healthy();
+    bool ready = !w.state().draining && keys && audit_ok;
     nlohmann::json body = nlohmann::json::object();
-    body["status"] = std::string(ready ? "ready" : "draining");
+    body["status"] = std::string(ready ? "ready" : "not ready");
+    body["draining"] = w.state().draining.load();
+    body["keys_fetched"] = keys;
+    body["audit_writable"] = audit_ok;
     body["config_revision"] = cfg.revision;
     ctx.status = ready ? 200 : 503;
     ok = co_await send_json(c_, ctx, ctx.status, body, ctx.keep_alive);
+  } else if (path == "/.well-known/jwks.json") {
+    // Public keys of signed_jwt providers, for upstreams to verify our tokens.
+    auto jwks = c_.runtime->credentials ? nlohmann::json::parse(c_.runtime->credentials->jwks_json())
+                                        : nlohmann::json{{"keys", nlohmann::json::array()}};
+    ctx.status = 200;
+    ok = co_await send_json(c_, ctx, 200, jwks, ctx.keep_alive);
+  } else if (path.rfind("/.well-known/oauth-protected-resource", 0) == 0) {
+    // RFC 9728 metadata, per route, without a token.
+    std::string route = path.substr(std::string_view("/.well-known/oauth-protected-resource").size());
+    const auto* up = route.empty() && cfg.upstreams.size() == 1 ? &cfg.upstreams[0] : cfg.upstream_by_path(route);
+    if (!up || up->auth_none || !cfg.identity.enabled()) {
+      ok = co_await send_rpc_error(c_, ctx, 404, nullptr, kBadRequest, "Not found", ctx.keep_alive);
+    } else {
+      std::vector<std::string> issuers;
+      for (const auto& i : cfg.identity.issuers) issuers.push_back(i.issuer);
+      auto doc = nlohmann::json::parse(identity::protected_resource_metadata(
+          identity::resource_uri(cfg.server.public_url, up->path), issuers, cfg.identity.required_scopes));
+      ctx.status = 200;
+      ok = co_await send_json(c_, ctx, 200, doc, ctx.keep_alive);
+    }
   } else if (const auto* up = cfg.upstream_by_path(path)) {
     ctx.upstream = up;
     ok = co_await handle_mcp(hp, ctx);
@@ -172,6 +328,17 @@ Awaitable<bool> Session::handle_mcp(http::request_parser<http::empty_body>& hp, 
     Headers allow{{std::string("Allow"), std::string("GET, POST, DELETE")}};
     co_return co_await send_rpc_error(c_, ctx, 405, nullptr, kBadRequest, "Method not allowed", ctx.keep_alive,
                                       allow);
+  }
+
+  if (!ctx.upstream->auth_none) {
+    bool replied = false;
+    bool alive = co_await authenticate(h, ctx, replied);
+    if (replied) co_return alive;
+  }
+
+  if (auto ks = c_.runtime->kills->match(ctx.principal.get(), ctx.upstream->name, "")) {
+    if (ctx.principal) c_.runtime->inventory->record_request(*ctx.principal, true);
+    co_return co_await send_killed(ctx, *ks);
   }
 
   std::string version = header(h, "MCP-Protocol-Version");
@@ -239,10 +406,210 @@ Awaitable<bool> Session::handle_mcp(http::request_parser<http::empty_body>& hp, 
       co_return co_await send_rpc_error(c_, ctx, e.http_status, nullptr, e.code, e.message, ctx.keep_alive);
     }
     ctx.rpc = std::move(parsed.value());
-    if (!ctx.session && !sid.empty()) co_return false;  // unreachable: handled above
+    for (const auto& m : ctx.rpc.messages) {
+      if (m.method != "tools/call") continue;
+      if (auto ks = c_.runtime->kills->match(ctx.principal.get(), ctx.upstream->name, m.target)) {
+        if (ctx.principal) c_.runtime->inventory->record_request(*ctx.principal, true);
+        co_return co_await send_killed(ctx, *ks);
+      }
+    }
+    if (const auto& snapshot = c_.runtime->policy) {
+      auto decided = decide_request(*snapshot, *c_.runtime->policy_state, ctx, std::chrono::system_clock::now());
+      ctx.decisions = std::move(decided.decisions);
+      log_decisions(ctx);
+      if (!co_await record_decisions(ctx, *c_.runtime)) {
+        if (!cfg.audit.fail_open)
+          co_return co_await send_rpc_error(c_, ctx, 503, ctx.rpc.first_id(), kAuditUnavailable,
+                                            "Service unavailable: the decision record cannot be written",
+                                            ctx.keep_alive);
+        log::error("AUDIT FAILED and on_failure is fail_open: going ahead without a durable record",
+                   {{"request_id", ctx.request_id}});
+      }
+      if (ctx.principal) c_.runtime->inventory->record_request(*ctx.principal, !decided.forward);
+      if (!decided.forward && decided.hold) {
+        auto held = co_await hold_for_approval(ctx);
+        if (held.has_value()) {
+          if (held->empty()) co_return false;  // the client went away while held
+          ctx.status = 200;
+          http::response<http::string_body> res{http::status::ok, 11};
+          res.set(http::field::content_type, "application/json");
+          res.set("X-Request-Id", ctx.request_id);
+          res.keep_alive(ctx.keep_alive);
+          res.body() = std::move(*held);
+          bool sent = co_await send_response(c_, res);
+          co_return sent && ctx.keep_alive;
+        }
+        decided.forward = true;  // approved: on to the upstream
+      }
+      if (!decided.forward) {
+        ctx.status = 200;
+        http::response<http::string_body> res{http::status::ok, 11};
+        res.set(http::field::content_type, "application/json");
+        res.set("X-Request-Id", ctx.request_id);
+        res.keep_alive(ctx.keep_alive);
+        res.body() = std::move(decided.reply);
+        bool sent = co_await send_response(c_, res);
+        co_return sent && ctx.keep_alive;
+      }
+    }
   }
 
-  co_return co_await forward(c_, ctx, req);
+  bool reusable = co_await forward(c_, ctx, req);
+  record_outcome(ctx, *c_.runtime);
+  co_return reusable;
+}
+
+
+Awaitable<bool> Session::send_killed(RequestContext& ctx, const admin::KillSwitch& ks) {
+  log::warn("kill switch refused a request", {{"request_id", ctx.request_id}, {"kill_switch", ks.id},
+                                              {"kind", std::string(admin::kill_kind_name(ks.kind))},
+                                              {"target", ks.target},
+                                              {"agent", ctx.principal ? ctx.principal->agent_id : "anonymous"}});
+  if (auto* log = c_.runtime->audit) {
+    auto f = decision_facts(ctx, *c_.runtime);
+    f.decision_id = new_decision_id();
+    f.decision = "killed";
+    f.reason = "kill switch " + ks.id + " (" + std::string(admin::kill_kind_name(ks.kind)) +
+               (ks.target.empty() ? "" : ": " + ks.target) + ")";
+    for (const auto& m : ctx.rpc.messages)
+      if (m.kind == RpcKind::kRequest) {
+        f.method = m.method;
+        f.tool = m.target;
+        break;
+      }
+    log->append(audit::make_decision_record(f, log->hasher()), [](const audit::AuditStatus&) {});
+  }
+  std::string msg = "Forbidden: stopped by kill switch " + ks.id + " (" +
+                    std::string(admin::kill_kind_name(ks.kind)) + (ks.target.empty() ? "" : ": " + ks.target) +
+                    ")" + (ks.reason.empty() ? "" : ": " + ks.reason);
+  co_return co_await send_rpc_error(c_, ctx, 403, ctx.rpc.first_id(), kForbidden, msg, ctx.keep_alive);
+}
+
+Awaitable<std::optional<std::string>> Session::hold_for_approval(RequestContext& ctx) {
+  const auto& cfg = *c_.runtime->config;
+  auto& d = ctx.decisions.front();
+  const auto& m = ctx.rpc.messages[d.message];
+  admin::HeldCall call;
+  if (ctx.principal) {
+    call.agent = ctx.principal->agent_id;
+    call.owner = ctx.principal->agent ? ctx.principal->agent->owner : "";
+    call.user = ctx.principal->user;
+    call.token_id = ctx.principal->token_id;
+    call.jti = ctx.principal->jti;
+  } else {
+    call.agent = "anonymous";
+  }
+  call.upstream = ctx.upstream->name;
+  call.tool = m.target;
+  call.arguments_redacted = audit::redact_arguments(m.arguments.is_null() ? nlohmann::json::object() : m.arguments, {});
+  call.arguments_hash = c_.runtime->audit ? c_.runtime->audit->hasher().hash(m.arguments.dump()) : "";
+  call.rule_id = d.decision.rules.empty() ? "" : d.decision.rules.front();
+  call.decision_id = d.decision_id;
+  call.created = std::chrono::system_clock::now();
+  call.deadline = call.created + cfg.admin.approval_timeout;
+  auto* approvals = c_.runtime->approvals;
+
+  // The outcome arrives on an admin or timer thread; it resumes us through a
+  // channel-like shared state posted to this connection's executor.
+  struct Shared {
+    std::optional<admin::ApprovalOutcome> outcome;
+    std::unique_ptr<net::steady_timer> wake;
+  };
+  auto shared = std::make_shared<Shared>();
+  shared->wake = std::make_unique<net::steady_timer>(co_await net::this_coro::executor,
+                                                     std::chrono::steady_clock::time_point::max());
+  auto ex = co_await net::this_coro::executor;
+  auto id = approvals->hold(std::move(call), [shared, ex](const admin::ApprovalOutcome& o) {
+    net::post(ex, [shared, o] {
+      shared->outcome = o;
+      shared->wake->cancel();
+    });
+  });
+  if (!id) {
+    d.decision.reason = "held for approval, but no more calls can be held: " + id.error().message;
+    co_return std::optional<std::string>(
+        refusal_json(ctx, d, "Held for approval, and the approval queue is full"));
+  }
+  log::info("call held for approval", {{"request_id", ctx.request_id}, {"approval_id", *id},
+                                       {"decision_id", d.decision_id}});
+  c_.stream.tcp().expires_never();
+  auto waited = co_await (
+      [](std::shared_ptr<Shared> s) -> Awaitable<bool> {
+        co_await s->wake->async_wait(kNoThrow);
+        co_return true;
+      }(shared) ||
+      watch_client(c_));
+  if (waited.index() == 1 && !shared->outcome) {
+    approvals->cancel(*id, "client disconnected");
+    co_return std::optional<std::string>(std::string());  // nobody to answer
+  }
+  const auto& o = *shared->outcome;
+  if (auto* log = c_.runtime->audit) {
+    auto f = decision_facts(ctx, *c_.runtime);
+    f.decision_id = d.decision_id;
+    f.decision = o.approved() ? "approved" : "deny";
+    f.method = m.method;
+    f.tool = m.target;
+    f.arguments = m.arguments.is_null() ? nlohmann::json::object() : m.arguments;
+    f.rules = d.decision.rules;
+    f.policy_version = d.decision.policy_version;
+    f.policy_revision = d.decision.policy_revision;
+    f.reason = std::string("approval ") + std::string(admin::outcome_name(o.kind)) +
+               (o.decided_by.empty() ? "" : " by " + o.decided_by) + (o.reason.empty() ? "" : ": " + o.reason);
+    bool durable = co_await await_callback<bool>([log, rec = audit::make_decision_record(f, log->hasher())](auto done) mutable {
+      log->append(std::move(rec), [done = std::move(done)](const audit::AuditStatus& st) mutable { done(st.ok()); });
+    });
+    if (!durable && !cfg.audit.fail_open)
+      co_return std::optional<std::string>(refusal_json(ctx, d, "Approved, but the decision record cannot be written"));
+  }
+  if (o.approved()) {
+    d.decision.effect = policy::Effect::kAllow;
+    co_return std::nullopt;
+  }
+  std::string why = std::string("Not approved (") + std::string(admin::outcome_name(o.kind)) + ")" +
+                    (o.decided_by.empty() ? "" : " by " + o.decided_by) + (o.reason.empty() ? "" : ": " + o.reason);
+  co_return std::optional<std::string>(refusal_json(ctx, d, why));
+}
+
+Awaitable<bool> Session::authenticate(const http::request_header<>& h, RequestContext& ctx, bool& replied) {
+  const auto& cfg = *c_.runtime->config;
+  const auto& verifier = c_.runtime->verifier;
+  std::string prm = identity::resource_metadata_url(cfg.server.public_url, ctx.upstream->path);
+  auto reply = [&](const identity::AuthError& err) -> Awaitable<bool> {
+    replied = true;
+    Headers challenge{{std::string("WWW-Authenticate"), identity::www_authenticate(err, prm)}};
+    int status = identity::http_status(err);
+    int code = status == 401 ? kUnauthorized : status == 403 ? kForbidden : kAuthUnavailable;
+    std::string message = status == 401   ? "Unauthorized: " + err.description
+                          : status == 403 ? "Forbidden: " + err.description
+                                          : "Service unavailable: " + err.description;
+    co_return co_await send_rpc_error(c_, ctx, static_cast<unsigned>(status), nullptr, code, message,
+                                      ctx.keep_alive, challenge);
+  };
+  if (!verifier) co_return co_await reply(identity::AuthError::unavailable("identity is not configured"));
+
+  std::string authz = header(h, "Authorization");
+  auto token = identity::bearer_token(authz);
+  if (!token) co_return co_await reply(token.error());
+  identity::Audiences audiences{identity::resource_uri(cfg.server.public_url, ctx.upstream->path),
+                                cfg.server.public_url};
+  std::string tok(token.value());
+  auto result = co_await await_callback<identity::VerifyResult>(
+      [&verifier, &tok, &audiences](auto done) { verifier->verify_async(tok, audiences, std::move(done)); });
+  OPENSSL_cleanse(authz.data(), authz.size());
+  ctx.bearer = std::move(tok);
+  if (!result) co_return co_await reply(result.error());
+  ctx.principal = result.value();
+  const auto& p = *ctx.principal;
+  if (!p.registered && !cfg.identity.allow_unregistered_agents) {
+    log::warn("unregistered agent refused", {{"request_id", ctx.request_id}, {"agent", p.agent_id},
+                                              {"issuer", p.issuer}});
+    replied = true;
+    co_return co_await send_rpc_error(c_, ctx, 403, nullptr, kForbidden,
+                                      "Forbidden: agent is not registered with this gateway", ctx.keep_alive);
+  }
+  ctx.principal_key = p.issuer + "|" + p.agent_id + "|" + p.user;
+  co_return true;
 }
 
 }  // namespace

@@ -20,5 +20,6 @@ inline constexpr int kUpstreamRejected = -32012;      // 502: upstream refused t
 inline constexpr int kAuditUnavailable = -32013;      // 503: decision record cannot be written
 inline constexpr int kCredentialUnavailable = -32014; // 502: no upstream credential
 inline constexpr int kDraining = -32015;              // 503: shutting down
+inline constexpr int kAuthUnavailable = -32016;       // 503: keys not loaded or introspection down
 
 }  // namespace portcullis::gateway

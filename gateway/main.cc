@@ -5,7 +5,11 @@
 #include <string>
 #include <vector>
 
+#include "audit/audit_command.h"
 #include "config/loader.h"
+#include "credentials/secret.h"
+#include "credentials/vault_command.h"
+#include "policy/policy_commands.h"
 #include "gateway/log.h"
 #include "gateway/server.h"
 
@@ -17,7 +21,13 @@ constexpr const char* kUsage = R"(portcullis: an MCP gateway that decides every 
 
 Usage:
   portcullis run --config FILE      run the gateway (also: portcullis --config FILE)
-  portcullis check --config FILE    validate the configuration; exit 0, or 1 with file:line:col: key: message lines
+  portcullis check --config FILE    validate the configuration and policy (and run the policy's tests);
+                                    exit 0, or 1 with file:line:col: key: message lines
+  portcullis policy test FILE...    run a policy file's tests
+  portcullis policy explain --config FILE --agent ID [--user SUB] --tool UPSTREAM/TOOL [--args JSON]
+  portcullis vault init|put NAME|list|delete NAME|rotate-key --config FILE
+  portcullis audit verify DIR... [--pubkey FILE]
+  portcullis audit tail DIR [--agent ID] [--limit N]
   portcullis --version | --help
 
 Signals: SIGTERM/SIGINT drain and stop; SIGHUP reloads the configuration.
@@ -44,11 +54,24 @@ portcullis::Result<portcullis::config::ConfigPtr, portcullis::config::ConfigErro
   return cfg;
 }
 
+std::vector<portcullis::policy::AgentRecord> registry_of(const portcullis::config::Config& cfg) {
+  std::vector<portcullis::policy::AgentRecord> out;
+  for (const auto& a : cfg.agents) out.push_back({a.id, a.owner, a.groups, a.clearance});
+  return out;
+}
+
 int cmd_check(const std::vector<std::string>& args) {
   auto path = flag(args, "--config");
   if (path.empty()) return usage_error("check needs --config FILE");
   auto cfg = load(path);
   if (!cfg) return 1;
+  if (!(*cfg)->policy.files.empty()) {
+    portcullis::policy::LoadOptions opts;
+    for (const auto& up : (*cfg)->upstreams) opts.known_upstreams.push_back(up.name);
+    auto out = portcullis::policy::policy_test_command((*cfg)->policy.files, registry_of(**cfg), opts);
+    std::cout << out.output;
+    if (out.exit_code != 0) return 1;
+  }
   std::cout << path << ": OK (revision " << (*cfg)->revision.substr(0, 12) << ", " << (*cfg)->upstreams.size()
             << " upstreams)\n";
   return 0;
@@ -75,10 +98,68 @@ int cmd_run(const std::vector<std::string>& args) {
   return rc;
 }
 
+int cmd_policy(const std::vector<std::string>& args) {
+  if (args.empty()) return usage_error("policy needs test or explain");
+  std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (args[0] == "test") {
+    std::vector<std::string> files;
+    std::vector<portcullis::policy::AgentRecord> registry;
+    auto cfg_path = flag(rest, "--config");
+    for (std::size_t i = 0; i < rest.size(); ++i) {
+      if (rest[i] == "--config") { ++i; continue; }
+      if (rest[i].rfind("--", 0) != 0) files.push_back(rest[i]);
+    }
+    if (!cfg_path.empty()) {
+      auto cfg = load(cfg_path);
+      if (!cfg) return 1;
+      registry = registry_of(**cfg);
+      if (files.empty()) files = (*cfg)->policy.files;
+    }
+    if (files.empty()) return usage_error("policy test needs FILE");
+    auto out = portcullis::policy::policy_test_command(files, registry);
+    std::cout << out.output;
+    return out.exit_code;
+  }
+  if (args[0] == "explain") {
+    auto cfg_path = flag(rest, "--config");
+    if (cfg_path.empty()) return usage_error("policy explain needs --config FILE");
+    auto cfg = load(cfg_path);
+    if (!cfg) return 1;
+    portcullis::policy::ExplainRequest req;
+    req.agent = flag(rest, "--agent");
+    req.user = flag(rest, "--user");
+    req.tool = flag(rest, "--tool");
+    req.arguments = flag(rest, "--args");
+    auto method = flag(rest, "--method");
+    if (!method.empty()) req.method = method;
+    if (req.agent.empty() || req.tool.empty()) return usage_error("policy explain needs --agent and --tool");
+    auto out = portcullis::policy::policy_explain_command((*cfg)->policy.files, registry_of(**cfg), req);
+    std::cout << out.output;
+    return out.exit_code;
+  }
+  return usage_error("unknown policy command: " + args[0]);
+}
+
+int cmd_vault(const std::vector<std::string>& args) {
+  auto path = flag(args, "--config");
+  if (path.empty()) return usage_error("vault needs --config FILE");
+  auto cfg = load(path);
+  if (!cfg) return 1;
+  std::vector<std::string> rest;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--config") { ++i; continue; }
+    if (args[i].rfind("--config=", 0) == 0) continue;
+    rest.push_back(args[i]);
+  }
+  return portcullis::credentials::vault_command(rest, **cfg, std::cin, std::cout, std::cerr);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
+  // Secrets live in this process's memory: no core dumps.
+  portcullis::credentials::disable_core_dumps();
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty()) return usage_error("no command");
   const std::string cmd = args[0];
@@ -94,5 +175,8 @@ int main(int argc, char** argv) {
   if (cmd == "run") return cmd_run(rest);
   if (cmd == "--config" || cmd.rfind("--config=", 0) == 0) return cmd_run(args);
   if (cmd == "check") return cmd_check(rest);
+  if (cmd == "policy") return cmd_policy(rest);
+  if (cmd == "vault") return cmd_vault(rest);
+  if (cmd == "audit") return portcullis::audit::audit_command(rest, std::cout, std::cerr);
   return usage_error("unknown command: " + cmd);
 }

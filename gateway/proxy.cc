@@ -10,7 +10,9 @@
 #include "gateway/conn.h"
 #include "gateway/errors.h"
 #include "gateway/http_rules.h"
+#include "gateway/await_callback.h"
 #include "gateway/log.h"
+#include "gateway/policy_stage.h"
 #include "gateway/sse_parser.h"
 
 namespace portcullis::gateway {
@@ -52,6 +54,10 @@ class Exchange {
 
  private:
   void build_upstream_request();
+  // The upstream's own credential in place of the agent's token; false after
+  // replying 502 (or 401 when the agent's token expired for an exchange).
+  Awaitable<bool> attach_credential();
+  credentials::CallIdentity who() const;
   Awaitable<bool> fail(unsigned status, int code, std::string_view message, std::string_view detail);
   Awaitable<bool> write_down(net::const_buffer b);
   Awaitable<bool> write_down_header(http::response<http::empty_body>& h);
@@ -61,6 +67,11 @@ class Exchange {
   Awaitable<bool> relay_sse();
   Awaitable<bool> relay_body();
   void finish_upstream();
+  // tools/list answers are filtered per agent: the agent sees exactly the
+  // tools some rule could allow or hold for it.
+  bool filters_list() const;
+  bool filter_message(nlohmann::json& m) const;
+  Awaitable<bool> relay_filtered_json();
 
   Conn& c_;
   RequestContext& ctx_;
@@ -72,7 +83,53 @@ class Exchange {
   std::optional<http::response_parser<http::buffer_body>> rp_;
   std::string upstream_session_;
   bool header_sent_ = false;
+  credentials::Provider* provider_ = nullptr;
+  std::optional<credentials::Credential> credential_;
 };
+
+credentials::CallIdentity Exchange::who() const {
+  credentials::CallIdentity w;
+  if (ctx_.principal) {
+    w.agent_id = ctx_.principal->agent_id;
+    w.user = ctx_.principal->user;
+    w.subject_token_exp = ctx_.principal->expires_at;
+  } else {
+    w.agent_id = "anonymous";
+  }
+  w.subject_token = ctx_.bearer;
+  return w;
+}
+
+Awaitable<bool> Exchange::attach_credential() {
+  if (up_.credential.empty()) co_return true;
+  auto* reg = c_.runtime->credentials.get();
+  provider_ = reg ? reg->find(up_.credential) : nullptr;
+  if (!provider_) {
+    co_await fail(502, kCredentialUnavailable, "No credential available for the upstream", "provider not found");
+    co_return false;
+  }
+  auto identity = who();
+  auto r = co_await await_callback<credentials::CredentialResult>(
+      [&](auto done) { provider_->get(identity, std::move(done)); });
+  if (!r) {
+    ctx_.error_class = "credential";
+    log::warn("upstream credential unavailable", {{"request_id", ctx_.request_id}, {"upstream", up_.name},
+                                                  {"provider", up_.credential}, {"error", r.error().message}});
+    if (r.error().code == credentials::CredentialError::Code::kSubjectExpired && !header_sent_) {
+      co_await send_rpc_error(c_, ctx_, 401, ctx_.rpc.first_id(), kUnauthorized,
+                              "Unauthorized: the agent's token has expired", ctx_.keep_alive);
+      co_return false;
+    }
+    uc_.reset();
+    if (!header_sent_)
+      co_await send_rpc_error(c_, ctx_, 502, ctx_.rpc.first_id(), kCredentialUnavailable,
+                              "Bad gateway: no credential could be obtained for the upstream", ctx_.keep_alive);
+    co_return false;
+  }
+  credential_ = std::move(r.value());
+  ureq_.set(credential_->header, credential_->value->reveal());
+  co_return true;
+}
 
 void Exchange::build_upstream_request() {
   ureq_ = {req_.method(), up_.target, 11};
@@ -105,6 +162,7 @@ std::vector<nlohmann::json> Exchange::request_ids() const {
 }
 
 Awaitable<bool> Exchange::fail(unsigned status, int code, std::string_view message, std::string_view detail) {
+  ctx_.error_class = status == 504 ? "timeout" : code == kUpstreamRejected ? "upstream_error" : "connect";
   log::warn("upstream failure", {{"request_id", ctx_.request_id}, {"upstream", up_.name},
                                  {"status", status}, {"detail", detail}});
   uc_.reset();  // never reuse a connection in an unknown state
@@ -136,6 +194,7 @@ Awaitable<std::pair<error_code, std::size_t>> Exchange::read_up(char* buf, std::
   auto [ec, n] = co_await uc_->stream.visit(
       [&](auto& s) { return http::async_read(s, uc_->buffer, *rp_, kNoThrow); });
   if (ec == http::error::need_buffer) ec = {};
+  ctx_.result_bytes += size - body.size;
   co_return std::pair{ec, size - body.size};
 }
 
@@ -155,6 +214,43 @@ http::response<http::empty_body> Exchange::downstream_header(unsigned status) {
   return h;
 }
 
+bool Exchange::filters_list() const {
+  return c_.runtime->policy && ctx_.rpc.messages.size() == 1 && ctx_.rpc.messages[0].kind == RpcKind::kRequest &&
+         ctx_.rpc.messages[0].method == "tools/list";
+}
+
+bool Exchange::filter_message(nlohmann::json& m) const {
+  if (!m.is_object() || !m.contains("result") || !m["result"].is_object()) return false;
+  if (m.value("id", nlohmann::json()) != ctx_.rpc.messages[0].id) return false;
+  filter_tools_list(*c_.runtime->policy, *c_.runtime->policy_state, ctx_, m["result"]);
+  return true;
+}
+
+Awaitable<bool> Exchange::relay_filtered_json() {
+  std::string body;
+  char buf[kRelayChunk];
+  while (!rp_->is_done()) {
+    auto [ec, got] = co_await read_up(buf, sizeof buf, up_.timeouts.request);
+    if (ec) co_return co_await fail(502, kUpstreamUnavailable, "Upstream closed mid-response", ec.message());
+    body.append(buf, got);
+    if (body.size() > kMaxBuffered) co_return co_await fail(502, kUpstreamUnavailable, "Upstream answer too large", "tools/list");
+  }
+  nlohmann::json m;
+  // Fail closed: an answer that cannot be filtered is not passed on.
+  if (!parse_json_strict(body, m)) co_return co_await fail(502, kUpstreamUnavailable, "Upstream sent invalid JSON", "tools/list");
+  filter_message(m);
+  auto dh = downstream_header(rp_->get().result_int());
+  http::response<http::string_body> res{dh.result(), 11};
+  for (const auto& f : dh) res.set(f.name_string(), f.value());
+  res.keep_alive(ctx_.keep_alive);
+  res.body() = m.dump();
+  ctx_.status = res.result_int();
+  finish_upstream();
+  header_sent_ = true;
+  bool ok = co_await send_response(c_, res);
+  co_return ok && ctx_.keep_alive;
+}
+
 void Exchange::finish_upstream() {
   if (uc_ && rp_->is_done() && rp_->keep_alive()) pool_.release(std::move(uc_));
   uc_.reset();
@@ -162,6 +258,9 @@ void Exchange::finish_upstream() {
 
 Awaitable<bool> Exchange::run() {
   build_upstream_request();
+  if (!co_await attach_credential()) co_return false;
+  ctx_.forwarded_at = std::chrono::steady_clock::now();
+  bool credential_retried = false;
   for (int attempt = 0;; ++attempt) {
     auto [conn, err] = co_await pool_.acquire(attempt > 0);
     if (!conn) co_return co_await fail(502, kUpstreamUnavailable, "Upstream unavailable", err);
@@ -187,10 +286,22 @@ Awaitable<bool> Exchange::run() {
         co_return co_await fail(504, kUpstreamTimeout, "Upstream timed out", "no response header in time");
       co_return co_await fail(502, kUpstreamUnavailable, "Upstream sent an invalid response", rec.message());
     }
+    if (rp_->get().result_int() == 401 && provider_ && !credential_retried) {
+      // The upstream refused our credential: drop it and try once more with
+      // a fresh one (a rotated key, an early-expired token).
+      credential_retried = true;
+      auto identity = who();
+      provider_->invalidate(identity, credential_ ? &*credential_ : nullptr);
+      uc_.reset();
+      if (!co_await attach_credential()) co_return false;
+      attempt = -1;  // a fresh connection, and the keep-alive retry again
+      continue;
+    }
     break;
   }
 
   unsigned status = rp_->get().result_int();
+  ctx_.upstream_status = status;
   if (status == 401 || status == 403) {
     // The upstream refused the gateway's own credential; its challenge is not
     // the agent's business (the agent authenticates to Portcullis only).
@@ -203,6 +314,7 @@ Awaitable<bool> Exchange::run() {
   bool new_session = !usid.empty() && (!ctx_.session || usid != ctx_.session->upstream_session);
   if (is_initialize || new_session) co_return co_await relay_buffered_initialize();
   if (is_event_stream(ct)) co_return co_await relay_sse();
+  if (filters_list() && is_json_content_type(ct)) co_return co_await relay_filtered_json();
   co_return co_await relay_body();
 }
 
@@ -251,12 +363,22 @@ Awaitable<bool> Exchange::relay_sse() {
   h.set("X-Accel-Buffering", "no");
   if (!co_await write_down_header(h)) co_return false;
   c_.worker.state().active_streams++;
+  auto registered = c_.worker.add_stream({ctx_.principal, up_.name, [this] {
+                                            error_code ignored;
+                                            c_.stream.tcp().socket().close(ignored);
+                                            if (uc_) uc_->stream.tcp().socket().close(ignored);
+                                          }});
   struct StreamCount {
-    GatewayState& s;
-    ~StreamCount() { s.active_streams--; }
-  } count{c_.worker.state()};
+    Worker& w;
+    std::list<Worker::ActiveStream>::iterator it;
+    ~StreamCount() {
+      w.state().active_streams--;
+      w.remove_stream(it);
+    }
+  } count{c_.worker, registered};
 
   auto pending = request_ids();  // answered ids are removed as they pass
+  const bool filter = filters_list();
   SseParser parser;
   std::vector<SseEvent> events;
   char buf[kRelayChunk];
@@ -281,8 +403,13 @@ Awaitable<bool> Exchange::relay_sse() {
       if (!pending.empty() && !ev.data.empty()) {
         nlohmann::json m;
         if (parse_json_strict(ev.data, m) && m.is_object() && m.contains("id") &&
-            (m.contains("result") || m.contains("error")))
+            (m.contains("result") || m.contains("error"))) {
           std::erase(pending, m["id"]);
+          if (filter && filter_message(m)) {
+            out += sse_message(m.dump(), ev.id);
+            continue;
+          }
+        }
       }
       out += ev.raw;
     }
@@ -371,8 +498,8 @@ Awaitable<bool> Exchange::relay_buffered_initialize() {
   co_return ok && ctx_.keep_alive;
 }
 
-// Completes when the client closes its side (true) and never otherwise; bytes
-// a client sends meanwhile (a pipelined request) stay in the buffer.
+}  // namespace
+
 Awaitable<bool> watch_client(Conn& c) {
   for (;;) {
     if (c.buffer.size() > 64 * 1024) {
@@ -385,6 +512,8 @@ Awaitable<bool> watch_client(Conn& c) {
     c.buffer.commit(n);
   }
 }
+
+namespace {
 
 // Tells the upstream that the client gave up (MCP cancellation), on a fresh
 // exchange that no client waits for.

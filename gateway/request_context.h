@@ -5,14 +5,30 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "config/config.h"
 #include "gateway/jsonrpc.h"
 #include "gateway/session_sealer.h"
+#include "identity/principal.h"
+#include "policy/decision.h"
 
 namespace portcullis::gateway {
 
+// One decided message of the request (tools/call, resources/read, prompts/get).
+struct CallDecision {
+  std::size_t message = 0;  // index into RequestContext::rpc.messages
+  std::string decision_id;
+  bool hidden = false;      // tools/call of a tool the agent may not see
+  policy::Decision decision;
+};
+
 struct RequestContext {
+  RequestContext() = default;
+  RequestContext(const RequestContext&) = delete;
+  RequestContext& operator=(const RequestContext&) = delete;
+  ~RequestContext();
+
   std::string request_id;
   std::chrono::steady_clock::time_point start;
   std::string http_method;
@@ -21,8 +37,18 @@ struct RequestContext {
   std::optional<SessionClaims> session;              // from a valid Mcp-Session-Id
   std::string protocol_version;                      // header, else session, else default
   std::string principal_key = "anonymous";           // what sessions are bound to
+  identity::PrincipalPtr principal;                  // null on `auth: none` routes
+  // The agent's raw token: only a token_exchange provider reads it (as the
+  // subject token); it never goes upstream as such. Wiped with the context.
+  std::string bearer;
+  std::vector<CallDecision> decisions;                 // set by the decide stage
   bool keep_alive = true;
   unsigned status = 0;  // the status sent downstream, for the access log
+  // Filled by forward for the outcome record.
+  unsigned upstream_status = 0;
+  std::uint64_t result_bytes = 0;
+  std::string error_class;  // empty: ok
+  std::chrono::steady_clock::time_point forwarded_at;
 };
 
 }  // namespace portcullis::gateway

@@ -10,6 +10,15 @@
 #include "config/config.h"
 #include "gateway/io.h"
 #include "gateway/session_sealer.h"
+#include "gateway/policy_stage.h"
+#include "identity/token_verifier.h"
+#include "admin/approvals.h"
+#include "admin/inventory.h"
+#include "admin/kill_switches.h"
+#include "audit/audit_log.h"
+#include "credentials/embedded_vault.h"
+#include "credentials/provider_registry.h"
+#include "policy/policy_snapshot.h"
 
 namespace portcullis::gateway {
 
@@ -18,6 +27,16 @@ struct Runtime {
   std::shared_ptr<const SessionSealer> sealer;
   std::map<std::string, std::shared_ptr<ssl::context>> upstream_tls;  // by upstream name
   std::shared_ptr<ssl::context> server_tls;                           // null: plain HTTP
+  std::shared_ptr<identity::TokenVerifier> verifier;                  // null: identity not configured
+  policy::PolicySnapshotPtr policy;                                   // null: no policy files
+  PolicyState* policy_state = nullptr;                                // owned by the Server
+  audit::AuditLog* audit = nullptr;                                   // owned by the Server; null: off
+  std::shared_ptr<credentials::EmbeddedVault> vault;                  // null: no vault configured
+  std::shared_ptr<credentials::ProviderRegistry> credentials;         // null: no providers
+  // Owned by the Server, never null while serving.
+  admin::KillSwitches* kills = nullptr;
+  admin::Approvals* approvals = nullptr;
+  admin::Inventory* inventory = nullptr;
   std::uint64_t generation = 0;
 };
 using RuntimePtr = std::shared_ptr<const Runtime>;

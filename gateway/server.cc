@@ -2,11 +2,28 @@
 
 #include <boost/asio/signal_set.hpp>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 
+#include <cstdlib>
+#include <mutex>
 #include <thread>
 #include <vector>
 
 #include "config/loader.h"
+#include "credentials/clock.h"
+#include "credentials/embedded_vault.h"
+#include "credentials/provider_registry.h"
+#include "credentials/secret_resolver.h"
+#include "credentials/vault_key.h"
+#include "policy/policy_loader.h"
+#include "admin/admin_api.h"
+#include "admin/approvals.h"
+#include "admin/file_state_store.h"
+#include "admin/inventory.h"
+#include "admin/kill_switches.h"
+#include "audit/reader.h"
+#include "gateway/admin_session.h"
+#include "gateway/control_loop.h"
 #include "gateway/log.h"
 #include "gateway/worker.h"
 
@@ -15,8 +32,16 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// 32 bytes as 64 hex digits or standard/url-safe base64.
+// 32 bytes as raw bytes, 64 hex digits or standard base64.
 bool decode_session_key(const std::string& text, SessionSealer::Key& key) {
+  if (text.size() == 44 && text.back() == '=') {
+    unsigned char out[33];
+    int n = EVP_DecodeBlock(out, reinterpret_cast<const unsigned char*>(text.data()), 44);
+    if (n != 33) return false;  // 32 bytes plus one padding byte
+    std::copy(out, out + 32, key.begin());
+    OPENSSL_cleanse(out, sizeof out);
+    return true;
+  }
   auto hexval = [](char c) -> int {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -38,6 +63,16 @@ bool decode_session_key(const std::string& text, SessionSealer::Key& key) {
   return false;
 }
 
+// The embedded vault named by the config, or null when there is none.
+Result<std::shared_ptr<credentials::EmbeddedVault>> open_vault(const config::Config& cfg) {
+  if (!cfg.credentials.vault) return std::shared_ptr<credentials::EmbeddedVault>();
+  auto kek = credentials::load_vault_key(*cfg.credentials.vault);
+  if (!kek) return Err("credentials.vault: " + kek.error().message);
+  auto opened = credentials::EmbeddedVault::open(cfg.credentials.vault->file, std::move(kek.value()));
+  if (!opened) return Err("credentials.vault: " + opened.error().message);
+  return std::shared_ptr<credentials::EmbeddedVault>(std::move(opened.value()));
+}
+
 }  // namespace
 
 struct Server::Impl {
@@ -51,6 +86,29 @@ struct Server::Impl {
   std::uint64_t generation = 0;
   std::size_t next_worker = 0;
   std::atomic<bool> reloading{false};
+  ControlLoop control;  // background HTTP (JWKS, token endpoints) and timers
+  PolicyState policy_state;  // tool pins and rate-limit counters outlive reloads
+  std::unique_ptr<audit::AuditLog> audit;  // opened once; a reload cannot move it
+  // The vault of the current generation; older runtimes' registries keep
+  // theirs alive through Runtime::vault.
+  std::shared_ptr<credentials::EmbeddedVault> vault;
+
+  // Operations state: outlives reloads. Admin requests run on their own worker.
+  std::unique_ptr<admin::StateStore> state_store;
+  std::unique_ptr<admin::KillSwitches> kills;
+  std::unique_ptr<admin::Approvals> approvals;
+  std::unique_ptr<admin::Inventory> inventory;
+  std::unique_ptr<admin::AdminApi> admin_api;
+  std::unique_ptr<Worker> admin_worker;
+  std::unique_ptr<tcp::acceptor> admin_acceptor;
+  std::shared_ptr<const AdminHandler> admin_handler;
+  RuntimePtr current;  // the newest generation (admin worker reads it for rotate/readyz)
+  std::mutex current_mu;
+
+  Status start_admin();
+  Awaitable<void> admin_accept_loop();
+  void on_kill_change();
+  void expire_approvals();
 
   Result<RuntimePtr> build_runtime(config::ConfigPtr cfg);
   Awaitable<void> accept_loop();
@@ -64,6 +122,13 @@ Result<RuntimePtr> Server::Impl::build_runtime(config::ConfigPtr cfg) {
   auto rt = std::make_shared<Runtime>();
   rt->config = cfg;
   rt->generation = ++generation;
+  // Secrets come from the vault when the config names one.
+  auto opened_vault = open_vault(*cfg);
+  if (!opened_vault) return Err(opened_vault.error());
+  auto vault = opened_vault.value();
+  rt->vault = vault;
+  credentials::SecretResolver resolver(vault.get());
+
   const auto& sk = cfg->server.session_key;
   if (sk.empty()) {
     if (!random_sealer) {
@@ -72,15 +137,60 @@ Result<RuntimePtr> Server::Impl::build_runtime(config::ConfigPtr cfg) {
                 "or span replicas");
     }
     rt->sealer = random_sealer;
-  } else if (sk.kind == config::SecretRef::Kind::kLiteral) {
+  } else {
+    auto secret = resolver.resolve(sk, "server.session_key");
+    if (!secret) return Err(secret.error().message);
     SessionSealer::Key key{};
-    if (!decode_session_key(sk.value, key))
-      return Err("server.session_key must be 32 bytes as 64 hex digits");
+    if (!decode_session_key(std::string(secret->reveal()), key))
+      return Err("server.session_key must be 32 bytes (raw, 64 hex digits or base64)");
     rt->sealer = std::make_shared<SessionSealer>(key);
     OPENSSL_cleanse(key.data(), key.size());
-  } else {
-    return Err("server.session_key: vault references need the embedded vault (credentials.vault)");
   }
+  if (!cfg->credentials.providers.empty()) {
+    credentials::ProviderEnv env{control, control, credentials::real_clock(), vault.get(), cfg->server.public_url};
+    auto reg = credentials::ProviderRegistry::create(cfg->credentials, env);
+    if (!reg) return Err(reg.error().message);
+    rt->credentials = std::move(reg.value());
+  }
+  if (cfg->identity.enabled()) {
+    identity::VerifierOptions opts;
+    if (cfg->identity.introspection && !cfg->identity.introspection->client_secret.empty()) {
+      auto secret = resolver.resolve(cfg->identity.introspection->client_secret,
+                                     "identity.introspection.client_secret");
+      if (!secret) return Err(secret.error().message);
+      opts.introspection_secret = std::string(secret->reveal());
+    }
+    rt->verifier = std::make_shared<identity::TokenVerifier>(cfg->identity, cfg->agents, control, control,
+                                                              std::move(opts));
+    rt->verifier->start();
+  }
+  rt->policy_state = &policy_state;
+  rt->audit = audit.get();
+  rt->kills = kills.get();
+  rt->approvals = approvals.get();
+  rt->inventory = inventory.get();
+  if (!cfg->policy.files.empty() && !audit)
+    return Err("policy needs the audit log (audit.dir): no decision may go unrecorded");
+  if (!cfg->policy.files.empty()) {
+    policy::LoadOptions opts;
+    opts.shadow = cfg->policy.shadow;
+    for (const auto& up : cfg->upstreams) opts.known_upstreams.push_back(up.name);
+    opts.catalog = &policy_state.catalog;
+    auto loaded = policy::load_policy_files(cfg->policy.files, opts);
+    if (!loaded) {
+      std::string all;
+      for (const auto& e : loaded.error()) all += (all.empty() ? "" : "; ") + e.to_string();
+      return Err("policy: " + all);
+    }
+    for (const auto& w : loaded->warnings) log::warn("policy lint", {{"warning", w.to_string()}});
+    rt->policy = loaded->snapshot;
+    log::info("policy loaded", {{"version", rt->policy->version}, {"revision", rt->policy->revision},
+                                {"shadow", cfg->policy.shadow}});
+  }
+  for (const auto& up : cfg->upstreams)
+    if (up.auth_none)
+      log::warn("AUTHENTICATION IS OFF for this route (`auth: none`): anyone who reaches it is served",
+                {{"upstream", up.name}, {"path", up.path}});
   try {
     for (const auto& up : cfg->upstreams) rt->upstream_tls[up.name] = make_upstream_tls(up);
     if (cfg->server.tls) {
@@ -132,18 +242,34 @@ void Server::Impl::reload() {
       return;
     }
     auto cfg = std::move(loaded.value());
-    net::post(main_worker().ioc(), [this, cfg] {
-      auto rt = build_runtime(cfg);
-      if (!rt) {
-        log::error("reload rejected: the old configuration keeps serving", {{"errors", {rt.error().message}}});
-      } else {
-        if (cfg->server.listen.host != config->server.listen.host ||
-            cfg->server.listen.port != config->server.listen.port)
-          log::warn("server.listen changed: a restart is needed to move the listener");
-        config = cfg;
-        for (auto& w : workers) w->set_runtime(*rt);
-        log::info("configuration reloaded", {{"revision", cfg->revision}, {"generation", (*rt)->generation}});
+    auto rt = build_runtime(cfg);
+    if (!rt) {
+      log::error("reload rejected: the old configuration keeps serving", {{"errors", {rt.error().message}}});
+      reloading = false;
+      return;
+    }
+    // Let the new generation fetch its keys before it serves.
+    if (auto& v = (*rt)->verifier)
+      for (int i = 0; i < 50 && !v->ready(); ++i) std::this_thread::sleep_for(100ms);
+    net::post(main_worker().ioc(), [this, cfg, rt = *rt] {
+      if (cfg->server.listen.host != config->server.listen.host ||
+          cfg->server.listen.port != config->server.listen.port)
+        log::warn("server.listen changed: a restart is needed to move the listener");
+      config = cfg;
+      for (auto& w : workers) w->set_runtime(rt);
+      if (admin_worker) admin_worker->set_runtime(rt);
+      {
+        std::lock_guard lk(current_mu);
+        current = rt;
       }
+      if (inventory) inventory->set_registered(cfg->agents);
+      if (admin_api) admin_api->set_tokens(cfg->admin.tokens);
+      if (audit) {
+        audit::Record r{std::string(audit::kind::kReload), {{"config_revision", cfg->revision},
+                        {"policy_revision", rt->policy ? rt->policy->revision : std::string()}}};
+        audit->append(std::move(r), [](const audit::AuditStatus&) {});
+      }
+      log::info("configuration reloaded", {{"revision", cfg->revision}, {"generation", rt->generation}});
       reloading = false;
     });
   }).detach();
@@ -154,6 +280,10 @@ void Server::Impl::drain() {
   log::info("draining", {{"active_connections", state.active_connections.load()}});
   error_code ignored;
   acceptor->close(ignored);
+  if (admin_acceptor) net::post(admin_worker->ioc(), [this] {
+    error_code e;
+    admin_acceptor->close(e);
+  });
   for (auto& w : workers) net::post(w->ioc(), [wp = w.get()] { wp->close_idle(); });
   auto deadline = std::chrono::steady_clock::now() + config->server.drain_timeout;
   net::co_spawn(
@@ -167,6 +297,7 @@ void Server::Impl::drain() {
         }
         log::info("drained", {{"remaining_connections", state.active_connections.load()}});
         for (auto& w : workers) w->stop();
+        control.stop();
       },
       net::detached);
 }
@@ -184,6 +315,139 @@ void Server::Impl::on_signal(int sig) {
   });
 }
 
+void Server::Impl::on_kill_change() {
+  // Cut the open streams of every newly covered target, deny its held calls,
+  // and make its cached upstream credentials unusable.
+  auto index = kills->snapshot();
+  for (auto& w : workers)
+    net::post(w->ioc(), [wp = w.get(), k = kills.get()] {
+      auto n = wp->cut_streams([k](const Worker::ActiveStream& s) {
+        return k->matches_stream(s.principal.get(), s.upstream) != nullptr;
+      });
+      if (n) log::warn("kill switch: streams cut", {{"worker", wp->index()}, {"streams", n}});
+    });
+  for (const auto& ks : index->switches()) {
+    approvals->kill_matching(ks);
+    if (ks.kind == admin::KillKind::kAgent) {
+      std::lock_guard lk(current_mu);
+      if (current && current->credentials) current->credentials->drop_agent(ks.target);
+    }
+  }
+}
+
+void Server::Impl::expire_approvals() {
+  approvals->expire_due(std::chrono::system_clock::now());
+  auto t = std::make_shared<net::steady_timer>(admin_worker->ioc(), 250ms);
+  t->async_wait([this, t](error_code ec) {
+    if (!ec) expire_approvals();
+  });
+}
+
+Awaitable<void> Server::Impl::admin_accept_loop() {
+  for (;;) {
+    auto [ec, socket] = co_await admin_acceptor->async_accept(admin_worker->ioc(), kNoThrow);
+    if (ec == net::error::operation_aborted || !admin_acceptor->is_open()) co_return;
+    if (ec) {
+      net::steady_timer t(admin_acceptor->get_executor(), 100ms);
+      co_await t.async_wait(kNoThrow);
+      continue;
+    }
+    spawn_admin_connection(*admin_worker, std::move(socket), admin_handler);
+  }
+}
+
+Status Server::Impl::start_admin() {
+  const auto& acfg = config->admin;
+  if (acfg.state_file.empty()) {
+    state_store = std::make_unique<admin::MemoryStateStore>();
+    log::warn("admin.state_file is not set: kill switches will not survive a restart");
+  } else {
+    auto opened = admin::FileStateStore::open(acfg.state_file);
+    if (!opened) return Err("admin.state_file: " + opened.error().message);
+    state_store = std::move(opened.value());
+  }
+  kills = std::make_unique<admin::KillSwitches>(*state_store);
+  admin::Approvals::Options aopts;
+  aopts.ledger = state_store.get();
+  approvals = std::make_unique<admin::Approvals>(aopts);
+  inventory = std::make_unique<admin::Inventory>(config->agents);
+  kills->on_change([this] { on_kill_change(); });
+  if (!kills->list().empty())
+    log::warn("kill switches in force from the state file", {{"count", kills->list().size()}});
+
+  admin::AdminHooks hooks;
+  hooks.decisions = [this](std::string_view agent, std::size_t limit) {
+    nlohmann::json out = nlohmann::json::array();
+    if (config->audit.dir.empty()) return out;
+    audit::ReadFilter f;
+    f.agent = std::string(agent);
+    f.limit = limit;
+    auto recs = audit::read_recent(config->audit.dir, f);
+    if (recs)
+      for (auto& r : *recs) out.push_back(std::move(r));
+    return out;
+  };
+  hooks.reload = [this]() -> Result<nlohmann::json> {
+    reload();
+    return nlohmann::json{{"status", "reload started"}, {"current_revision", config->revision}};
+  };
+  hooks.rotate = [this](std::string_view name) -> Result<nlohmann::json> {
+    RuntimePtr rt;
+    {
+      std::lock_guard lk(current_mu);
+      rt = current;
+    }
+    if (!rt || !rt->credentials || !rt->credentials->find(name)) return Err("unknown provider: " + std::string(name));
+    auto st = rt->credentials->rotate(name);
+    if (!st) return Err(st.error().message);
+    return nlohmann::json{{"provider", std::string(name)}, {"rotated", true}};
+  };
+  hooks.audit = [this](nlohmann::json record) {
+    log::info("admin action", record);
+    if (audit) audit->append({std::string(audit::kind::kAdminAction), std::move(record)}, [](const audit::AuditStatus&) {});
+  };
+  admin_api = std::make_unique<admin::AdminApi>(acfg.tokens, *kills, *approvals, *inventory, std::move(hooks));
+
+  admin_worker = std::make_unique<Worker>(-1, state);
+  admin_handler = std::make_shared<const AdminHandler>([this](const admin::AdminRequest& req) {
+    std::string_view path(req.target);
+    path = path.substr(0, path.find('?'));
+    if (req.method == "GET" && (path == "/healthz" || path == "/readyz")) {
+      RuntimePtr rt;
+      {
+        std::lock_guard lk(current_mu);
+        rt = current;
+      }
+      bool keys = !rt || !rt->verifier || rt->verifier->ready();
+      bool audit_ok = !audit || audit->healthy();
+      bool ready = path == "/healthz" || (!state.draining && keys && audit_ok);
+      admin::AdminResponse res;
+      res.status = ready ? 200 : 503;
+      res.body = nlohmann::json{{"status", ready ? "ok" : "not ready"}, {"keys_fetched", keys},
+                                {"audit_writable", audit_ok}, {"draining", state.draining.load()}}.dump();
+      return res;
+    }
+    return admin_api->handle(req);
+  });
+  if (acfg.listen) {
+    error_code ec;
+    auto addr = net::ip::make_address(acfg.listen->host == "localhost" ? "127.0.0.1" : acfg.listen->host, ec);
+    if (ec) return Err("admin.listen: bad address");
+    admin_acceptor = std::make_unique<tcp::acceptor>(admin_worker->ioc());
+    tcp::endpoint ep(addr, acfg.listen->port);
+    admin_acceptor->open(ep.protocol(), ec);
+    if (!ec) admin_acceptor->set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec) admin_acceptor->bind(ep, ec);
+    if (!ec) admin_acceptor->listen(net::socket_base::max_listen_connections, ec);
+    if (ec) return Err("admin.listen: " + ec.message());
+    net::co_spawn(admin_worker->ioc(), admin_accept_loop(), net::detached);
+    log::info("admin listening", {{"address", admin_acceptor->local_endpoint().address().to_string()},
+                                  {"port", admin_acceptor->local_endpoint().port()}});
+  }
+  net::post(admin_worker->ioc(), [this] { expire_approvals(); });
+  return {};
+}
+
 Server::Server(config::ConfigPtr config, std::string config_path) : impl_(std::make_unique<Impl>()) {
   impl_->config = std::move(config);
   impl_->config_path = std::move(config_path);
@@ -197,12 +461,43 @@ int Server::run() {
                                              : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   for (int i = 0; i < threads; ++i) d.workers.push_back(std::make_unique<Worker>(i, d.state));
 
+  d.control.start();
+  d.state.instance = std::getenv("PORTCULLIS_INSTANCE") ? std::getenv("PORTCULLIS_INSTANCE") : "portcullis";
+  if (!d.config->audit.dir.empty()) {
+    auto opts = audit::AuditLogOptions::from_config(d.config->audit, d.state.instance);
+    if (!d.config->audit.signing_key.empty()) {
+      auto vault = open_vault(*d.config);
+      if (!vault) {
+        log::error("cannot start", {{"error", vault.error().message}});
+        return 1;
+      }
+      auto key = credentials::SecretResolver(vault->get()).resolve(d.config->audit.signing_key, "audit.signing_key");
+      if (!key) {
+        log::error("cannot start", {{"error", key.error().message}});
+        return 1;
+      }
+      opts.signing_key = std::string(key->reveal());
+    }
+    auto opened = audit::AuditLog::open(std::move(opts));
+    if (!opened) {
+      log::error("cannot start: audit log", {{"error", opened.error().message}});
+      return 1;
+    }
+    d.audit = std::move(opened.value());
+    log::info("audit log open", {{"dir", d.config->audit.dir}, {"fail_open", d.config->audit.fail_open}});
+  }
+  if (auto st = d.start_admin(); !st) {
+    log::error("cannot start", {{"error", st.error().message}});
+    return 1;
+  }
   auto rt = d.build_runtime(d.config);
   if (!rt) {
     log::error("cannot start", {{"error", rt.error().message}});
     return 1;
   }
   for (auto& w : d.workers) w->set_runtime(*rt);
+  d.admin_worker->set_runtime(*rt);
+  d.current = *rt;
 
   const auto& listen = d.config->server.listen;
   error_code ec;
@@ -235,7 +530,12 @@ int Server::run() {
                           {"tls", d.config->server.tls.has_value()}, {"workers", threads},
                           {"routes", routes}, {"config_revision", d.config->revision}});
   for (auto& w : d.workers) w->start();
+  d.admin_worker->start();
   for (auto& w : d.workers) w->join();
+  d.approvals->cancel_all("gateway stopping");
+  d.admin_worker->stop();
+  d.admin_worker->join();
+  if (d.audit) d.audit->close();
   log::info("stopped");
   return 0;
 }

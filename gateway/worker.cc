@@ -66,6 +66,26 @@ std::list<Worker::ConnHandle>::iterator Worker::track(tcp::socket* s) {
 
 void Worker::untrack(std::list<ConnHandle>::iterator it) { conns_.erase(it); }
 
+std::list<Worker::ActiveStream>::iterator Worker::add_stream(ActiveStream s) {
+  streams_.push_back(std::move(s));
+  return std::prev(streams_.end());
+}
+
+void Worker::remove_stream(std::list<ActiveStream>::iterator it) { streams_.erase(it); }
+
+std::size_t Worker::cut_streams(const std::function<bool(const ActiveStream&)>& covered) {
+  std::size_t n = 0;
+  // cut() only closes sockets; the relays notice and unregister later.
+  for (auto& s : streams_)
+    if (s.cut && covered(s)) {
+      auto cut = std::move(s.cut);
+      s.cut = nullptr;
+      cut();
+      ++n;
+    }
+  return n;
+}
+
 void Worker::close_idle() {
   for (auto& c : conns_) {
     if (c.idle && c.socket && c.socket->is_open()) {

@@ -10,11 +10,13 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <functional>
 #include <thread>
 
 #include "gateway/io.h"
 #include "gateway/runtime.h"
 #include "gateway/upstream_pool.h"
+#include "identity/principal.h"
 
 namespace portcullis::gateway {
 
@@ -56,6 +58,17 @@ class Worker {
   void untrack(std::list<ConnHandle>::iterator it);
   void close_idle();  // drain: idle keep-alive connections are closed now
 
+  // Open SSE streams, so a kill switch can cut the streams of its target.
+  struct ActiveStream {
+    identity::PrincipalPtr principal;  // null on `auth: none` routes
+    std::string upstream;
+    std::function<void()> cut;  // closes the agent's connection
+  };
+  std::list<ActiveStream>::iterator add_stream(ActiveStream s);
+  void remove_stream(std::list<ActiveStream>::iterator it);
+  // Cuts every stream `covered` answers true for (worker thread only).
+  std::size_t cut_streams(const std::function<bool(const ActiveStream&)>& covered);
+
  private:
   int index_;
   GatewayState& state_;
@@ -65,6 +78,7 @@ class Worker {
   RuntimePtr runtime_;
   std::map<std::string, std::unique_ptr<UpstreamPool>> pools_;
   std::list<ConnHandle> conns_;
+  std::list<ActiveStream> streams_;
   std::uint64_t request_counter_ = 0;
   std::string id_prefix_;
 };

@@ -1,0 +1,132 @@
+#include "gateway/policy_stage.h"
+
+#include <openssl/rand.h>
+
+#include "policy/engine.h"
+
+namespace portcullis::gateway {
+namespace {
+
+using nlohmann::json;
+
+policy::CallFacts facts_for(const RequestContext& ctx, const std::vector<std::string>& no_groups) {
+  policy::CallFacts f;
+  if (ctx.principal) {
+    const auto& p = *ctx.principal;
+    f.agent_id = p.agent_id;
+    f.agent_registered = p.registered;
+    f.user = p.user;
+    if (p.agent) {
+      f.agent_owner = p.agent->owner;
+      f.agent_groups = p.agent->groups;
+      f.agent_clearance = p.agent->clearance;
+    } else {
+      f.agent_groups = no_groups;
+    }
+  } else {
+    f.agent_id = "anonymous";
+    f.agent_groups = no_groups;
+  }
+  f.upstream = ctx.upstream->name;
+  return f;
+}
+
+std::string denial_text(const CallDecision& d) {
+  std::string rules;
+  for (const auto& r : d.decision.rules) rules += (rules.empty() ? "" : ", ") + r;
+  std::string why = d.decision.effect == policy::Effect::kRequireApproval
+                        ? "Held for approval, and no approval was given"
+                        : "Denied by policy";
+  return why + ": " + d.decision.reason + " (rule: " + (rules.empty() ? "default deny" : rules) +
+         "; policy " + d.decision.policy_version + "; decision " + d.decision_id + ")";
+}
+
+json refusal_for(const RpcMessage& m, const CallDecision& d) {
+  if (d.hidden)
+    return {{"jsonrpc", "2.0"}, {"id", m.id}, {"error", {{"code", -32602}, {"message", "Unknown tool: " + m.target}}}};
+  if (m.method == "tools/call")
+    return {{"jsonrpc", "2.0"},
+            {"id", m.id},
+            {"result", {{"content", json::array({{{"type", "text"}, {"text", denial_text(d)}}})}, {"isError", true}}}};
+  return {{"jsonrpc", "2.0"}, {"id", m.id}, {"error", {{"code", -32003}, {"message", denial_text(d)}}}};
+}
+
+}  // namespace
+
+std::string new_decision_id() {
+  unsigned char b[16];
+  RAND_bytes(b, sizeof b);
+  static const char* hex = "0123456789abcdef";
+  std::string out(32, '0');
+  for (int i = 0; i < 16; ++i) {
+    out[2 * i] = hex[b[i] >> 4];
+    out[2 * i + 1] = hex[b[i] & 15];
+  }
+  return out;
+}
+
+DecideResult decide_request(const policy::PolicySnapshot& snapshot, PolicyState& state, const RequestContext& ctx,
+                            std::chrono::system_clock::time_point now) {
+  static const std::vector<std::string> kNoGroups;
+  DecideResult out;
+  for (std::size_t i = 0; i < ctx.rpc.messages.size(); ++i) {
+    const auto& m = ctx.rpc.messages[i];
+    if (m.kind != RpcKind::kRequest) continue;
+    if (m.method != policy::kToolsCall && m.method != policy::kResourcesRead && m.method != policy::kPromptsGet)
+      continue;
+    auto facts = facts_for(ctx, kNoGroups);
+    facts.method = m.method;
+    facts.name = m.target;
+    facts.arguments = m.arguments.is_null() ? nullptr : &m.arguments;
+    facts.now = now;
+    CallDecision d;
+    d.message = i;
+    d.decision_id = new_decision_id();
+    if (m.method == policy::kToolsCall && !policy::tool_visible(snapshot, facts, &state.catalog)) {
+      d.hidden = true;
+      d.decision.effect = d.decision.computed_effect = policy::Effect::kDeny;
+      d.decision.reason = "tool not visible to this agent";
+      d.decision.policy_version = snapshot.version;
+      d.decision.policy_revision = snapshot.revision;
+    } else {
+      d.decision = policy::decide(snapshot, facts, &state.limits, &state.catalog);
+    }
+    if (d.decision.effect != policy::Effect::kAllow) out.forward = false;
+    out.decisions.push_back(std::move(d));
+  }
+  if (out.forward) return out;
+  // One tools/call needing approval (and nothing else refused) is held by the
+  // caller; batches are never held.
+  if (!ctx.rpc.batch && out.decisions.size() == 1 && !out.decisions[0].hidden &&
+      out.decisions[0].decision.effect == policy::Effect::kRequireApproval &&
+      ctx.rpc.messages[out.decisions[0].message].method == policy::kToolsCall)
+    out.hold = true;
+
+  // Something is refused: answer every request locally. A batch (2025-03-26
+  // only) is refused as a whole, so that no part of it runs unrecorded.
+  json replies = json::array();
+  for (std::size_t i = 0; i < ctx.rpc.messages.size(); ++i) {
+    const auto& m = ctx.rpc.messages[i];
+    if (m.kind != RpcKind::kRequest) continue;
+    const CallDecision* d = nullptr;
+    for (const auto& x : out.decisions)
+      if (x.message == i) d = &x;
+    if (d && d->decision.effect != policy::Effect::kAllow)
+      replies.push_back(refusal_for(m, *d));
+    else
+      replies.push_back({{"jsonrpc", "2.0"}, {"id", m.id},
+                         {"error", {{"code", -32003}, {"message", "Not forwarded: another call in this batch was refused"}}}});
+  }
+  out.reply = ctx.rpc.batch ? replies.dump() : replies.at(0).dump();
+  return out;
+}
+
+void filter_tools_list(const policy::PolicySnapshot& snapshot, PolicyState& state, const RequestContext& ctx,
+                       json& result) {
+  static const std::vector<std::string> kNoGroups;
+  state.catalog.observe_list(ctx.upstream->name, result);
+  auto facts = facts_for(ctx, kNoGroups);
+  result = policy::filter_tools_list(snapshot, facts, ctx.upstream->name, result, &state.catalog);
+}
+
+}  // namespace portcullis::gateway

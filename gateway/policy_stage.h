@@ -1,0 +1,43 @@
+// The decide stage: asks the policy engine about each tools/call,
+// resources/read and prompts/get in a request, and turns refusals into what
+// the agent sees (a hidden tool is "Unknown tool"; a denied call is an
+// isError result naming the rule and the decision id). Pure: no I/O.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "gateway/request_context.h"
+#include "policy/decision.h"
+#include "policy/limit_counter.h"
+#include "policy/policy_snapshot.h"
+#include "policy/tool_catalog.h"
+
+namespace portcullis::gateway {
+
+// State the engine needs that outlives a configuration generation.
+struct PolicyState {
+  policy::ToolCatalog catalog;
+  policy::InMemoryLimitCounter limits;
+};
+
+struct DecideResult {
+  std::vector<CallDecision> decisions;
+  bool forward = true;  // false: answer locally with `reply` (HTTP 200, application/json)
+  bool hold = false;    // the single refused call needs approval: hold it instead of `reply`
+  std::string reply;
+};
+
+DecideResult decide_request(const policy::PolicySnapshot& snapshot, PolicyState& state, const RequestContext& ctx,
+                            std::chrono::system_clock::time_point now);
+
+// Filters a tools/list result in place for the request's agent (and records
+// the definitions in the catalog, which pins them on first sight).
+void filter_tools_list(const policy::PolicySnapshot& snapshot, PolicyState& state, const RequestContext& ctx,
+                       nlohmann::json& result);
+
+// 32 hex digits from the system CSPRNG.
+std::string new_decision_id();
+
+}  // namespace portcullis::gateway
