@@ -9,7 +9,8 @@
 // sse:       each connection sends one POST and reads until the first SSE
 //            event of the (never ending) answer; the stream stays open.
 // Prints `READY ok=<n> failed=<n> open=<n>` once every connection has got its
-// answer (or failed), then `OPEN <n>` every 5 s, and holds until killed.
+// answer (or failed), or after HOLD_TIMEOUT_MS with `waiting=<n>` added, then
+// `OPEN <n>` every 5 s, and holds until killed.
 import net from 'node:net';
 import fs from 'node:fs';
 
@@ -30,17 +31,29 @@ let ok = 0, failed = 0, open = 0, started = 0, inflight = 0;
 const firstErrors = [];
 const CONCURRENCY = 100;  // connects in flight at once (stays under listen backlogs)
 const sockets = [];
+const timeoutMs = Number(process.env.HOLD_TIMEOUT_MS || 30000);
+
+let ready = false;
+function announce(extra) {
+  if (ready) return;
+  ready = true;
+  console.log(`READY ok=${ok} failed=${failed} open=${open}${extra}`);
+  if (firstErrors.length) console.log(`ERRORS ${JSON.stringify(firstErrors)}`);
+  setInterval(() => console.log(`OPEN ${open}`), 5000);
+}
 
 function done(success, why) {
   inflight--;
   if (success) ok++; else { failed++; if (firstErrors.length < 5) firstErrors.push(why); }
   pump();
-  if (ok + failed === n) {
-    console.log(`READY ok=${ok} failed=${failed} open=${open}`);
-    if (firstErrors.length) console.log(`ERRORS ${JSON.stringify(firstErrors)}`);
-    setInterval(() => console.log(`OPEN ${open}`), 5000);
-  }
+  if (ok + failed === n) announce('');
 }
+
+// Give up waiting after HOLD_TIMEOUT_MS (default 30 s): report how many
+// connections are still waiting for their answer (sse: for the first event,
+// though the 200 header may have come) and hold them all the same.
+setTimeout(() => announce(` waiting=${n - ok - failed} (no complete answer/first event after ${timeoutMs / 1000}s)`),
+  timeoutMs).unref();
 
 function complete(buf) {
   const h = buf.indexOf('\r\n\r\n');

@@ -13,17 +13,22 @@ const interval = Number(process.env.SSE_INTERVAL_MS || 10000);
 let open = 0;
 let seq = 0;
 
-const event = (n) => `event: message\ndata: ${JSON.stringify({
+// Progress notifications carry the request's own progressToken (a gateway
+// may drop progress for tokens the client never sent).
+const event = (token, n) => `event: message\ndata: ${JSON.stringify({
   jsonrpc: '2.0', method: 'notifications/progress',
-  params: { progressToken: 'bench', progress: n, message: 'still working' },
+  params: { progressToken: token, progress: n, message: 'still working' },
 })}\n\n`;
 
 const server = http.createServer((req, res) => {
   if (req.method === 'GET' && req.url === '/healthz') { res.end('ok'); return; }
   if (req.method === 'GET' && req.url === '/stats') { res.end(JSON.stringify({ open })); return; }
   if (req.method !== 'POST') { res.writeHead(405).end(); return; }
-  req.resume();
+  const chunks = [];
+  req.on('data', (c) => { if (chunks.length < 64) chunks.push(c); });
   req.on('end', () => {
+    let token = 'bench';
+    try { token = JSON.parse(Buffer.concat(chunks).toString()).params._meta.progressToken ?? token; } catch {}
     open++;
     res.writeHead(200, {
       'Content-Type': 'text/event-stream',
@@ -31,8 +36,8 @@ const server = http.createServer((req, res) => {
       'X-Accel-Buffering': 'no',
     });
     let n = 0;
-    res.write(event(n++));
-    const timer = setInterval(() => res.write(event(n++)), interval + (seq++ % 1000));
+    res.write(event(token, n++));
+    const timer = setInterval(() => res.write(event(token, n++)), interval + (seq++ % 1000));
     res.on('close', () => { clearInterval(timer); open--; });
   });
 });
