@@ -4,7 +4,9 @@
 // the `portcullis vault` CLI.
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { FIXTURES, GATEWAY_BIN, TMP_DIR, spawnListening, stopProcess, toYaml, writeTempFile } from './gateway.mjs';
+import fs from 'node:fs';
+import os from 'node:os';
+import { E2E_DIR, FIXTURES, GATEWAY_BIN, spawnListening, stopProcess, toYaml, writeTempFile } from './gateway.mjs';
 
 async function getJson(url) {
   const r = await fetch(url, { signal: AbortSignal.timeout(5000) });
@@ -116,9 +118,9 @@ export async function startCredUpstream({ require = 'none', header, key, jwks, i
  * Runs `portcullis <args...>` to completion, writing `input` to its stdin.
  * Resolves {code, signal, stdout, stderr}.
  */
-export function runPortcullis(args, { input, timeoutMs = 30000, env = {} } = {}) {
+export function runPortcullis(args, { input, timeoutMs = 30000, env = {}, cwd = E2E_DIR } = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(GATEWAY_BIN, args, { cwd: TMP_DIR, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    const child = spawn(GATEWAY_BIN, args, { cwd, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     const out = [];
     const err = [];
     child.stdout.on('data', (d) => out.push(d));
@@ -141,9 +143,28 @@ export function runPortcullis(args, { input, timeoutMs = 30000, env = {} } = {})
   });
 }
 
-/** Writes a gateway config object as YAML under .tmp/ and returns the file name. */
-export function writeConfig(config, name = 'portcullis.yaml') {
-  return writeTempFile(name, `# written by tests/e2e/lib/oauth.mjs\n${toYaml(config)}\n`);
+/**
+ * Writes a gateway config object as YAML and returns the file name: in `dir`
+ * when given (e.g. a private directory from privateDir()), else under .tmp/.
+ */
+export function writeConfig(config, name = 'portcullis.yaml', dir = undefined) {
+  const text = `# written by tests/e2e/lib/oauth.mjs\n${toYaml(config)}\n`;
+  if (!dir) return writeTempFile(name, text);
+  const file = path.join(dir, name);
+  fs.writeFileSync(file, text);
+  return file;
+}
+
+/**
+ * A private directory (mode 0700) under the system temp dir, for files that must
+ * outlive the whole test (the vault: tests/e2e/.tmp is wiped by every run.sh,
+ * including one started by someone else meanwhile). Removed by the returned
+ * cleanup function.
+ */
+export function privateDir(prefix = 'portcullis-e2e-') {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  fs.chmodSync(dir, 0o700);
+  return { dir, cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }
 
 /** `portcullis vault init --config FILE`; throws unless it exits 0. */
