@@ -22,7 +22,18 @@ if [ ! -d node_modules ] || [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" 
   echo "$want" >"$stamp"
 fi
 
-rm -rf .tmp   # temp configs and logs of the previous run
+# Temp configs and logs of this run go to .tmp/run-<pid>/ (kept for
+# inspection); remove those of earlier runs whose process is gone, never
+# those of a run still going on in this checkout.
+mkdir -p .tmp
+for d in .tmp/run-*; do
+  [ -d "$d" ] || continue
+  pid=${d##*/run-}
+  if ! kill -0 "$pid" 2>/dev/null; then rm -rf "$d"; fi
+done
+export E2E_TMP_DIR=".tmp/run-$$"
+mkdir -p "$E2E_TMP_DIR"
+echo "e2e: temp files and gateway logs in tests/e2e/$E2E_TMP_DIR" >&2
 
 if [ "$#" -gt 0 ]; then
   files=("$@")

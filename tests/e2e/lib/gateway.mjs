@@ -16,7 +16,9 @@ import { fileURLToPath } from 'node:url';
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const E2E_DIR = path.resolve(HERE, '..');
 export const REPO = path.resolve(E2E_DIR, '..', '..');
-export const TMP_DIR = path.join(E2E_DIR, '.tmp');
+// run.sh gives every run its own directory (E2E_TMP_DIR=.tmp/run-<pid>), so
+// concurrent runs on one checkout never clean up each other's files.
+export const TMP_DIR = path.resolve(E2E_DIR, process.env.E2E_TMP_DIR || '.tmp');
 export const FIXTURES = path.join(E2E_DIR, 'fixtures');
 export const DIRECT = process.env.DIRECT === '1';
 export const GATEWAY_BIN = process.env.PORTCULLIS_BIN || path.join(REPO, 'build', 'portcullis');
