@@ -70,6 +70,26 @@ const textOf = (result) => (result?.content ?? []).map((c) => c.text ?? '').join
 const brief = (r) =>
   JSON.stringify({ seq: r.seq, kind: r.kind, decision: r.decision, status: r.status, decision_id: r.decision_id, tool: r.tool, args: r.args_redacted, reason: r.reason, rules: r.rules });
 
+/**
+ * Runs one agent step; if it throws and the gateway process has died, says so
+ * (with its exit signal and stderr tail) instead of a bare "fetch failed".
+ */
+async function step(gw, what, fn) {
+  try {
+    return await fn();
+  } catch (e) {
+    await sleep(200); // let the exit be noticed
+    if (!gw.alive()) {
+      throw new Error(
+        `the gateway died (exit ${gw.child.exitCode ?? gw.child.signalCode}) during: ${what}; the client saw: ${e?.message ?? e}\n` +
+          `gateway stderr tail:\n${gw.stderrLines.slice(-8).join('\n')}`,
+        { cause: e },
+      );
+    }
+    throw e;
+  }
+}
+
 function verifyMessage(v) {
   return `\`portcullis ${v.args.join(' ')}\` exited ${v.code ?? v.signal}\nstdout:\n${v.stdout}\nstderr:\n${v.stderr}`;
 }
@@ -97,22 +117,22 @@ describe('audit: records match what the agent saw, verify, tamper', { skip: SKIP
 
     const { client } = await connectClient(gw.url('/mcp/crm'), { name: 'audit-a' });
     try {
-      const listed = (await client.listTools()).tools.map((t) => t.name).sort();
+      const listed = (await step(gw, 'tools/list', () => client.listTools())).tools.map((t) => t.name).sort();
       assert.ok(listed.includes('echo') && listed.includes('read_record'), `tools/list: ${listed}`);
       assert.ok(!listed.includes('delete_record'), `delete_record must be hidden from the anonymous agent; tools/list: ${listed}`);
 
       // 1. allowed
       const nonce = `audit-a-${process.pid}-${Date.now()}`;
-      const echoed = await client.callTool({ name: 'echo', arguments: { text: nonce } });
+      const echoed = await step(gw, 'tools/call echo (allowed)', () => client.callTool({ name: 'echo', arguments: { text: nonce } }));
       assert.ok(!echoed.isError, `echo must be allowed: ${JSON.stringify(echoed)}`);
       assert.equal(textOf(echoed), nonce);
 
       // 2. allowed (rule with a condition that holds)
-      const read = await client.callTool({ name: 'read_record', arguments: { id: 'r-1', limit: 5 } });
+      const read = await step(gw, 'tools/call read_record limit 5 (allowed)', () => client.callTool({ name: 'read_record', arguments: { id: 'r-1', limit: 5 } }));
       assert.ok(!read.isError, `read_record limit 5 must be allowed: ${JSON.stringify(read)}`);
 
       // 3. denied by policy (condition /limit <= 10 fails => default deny)
-      const denied = await client.callTool({ name: 'read_record', arguments: { id: 'r-2', limit: 50 } });
+      const denied = await step(gw, 'tools/call read_record limit 50 (denied)', () => client.callTool({ name: 'read_record', arguments: { id: 'r-2', limit: 50 } }));
       assert.equal(denied.isError, true, `read_record limit 50 must be denied: ${JSON.stringify(denied)}`);
       const m = DECISION_ID_RE.exec(textOf(denied));
       assert.ok(m, `the denial names the decision id: ${textOf(denied)}`);
@@ -121,7 +141,7 @@ describe('audit: records match what the agent saw, verify, tamper', { skip: SKIP
       // 4. hidden tool
       let hiddenErr;
       try {
-        await client.callTool({ name: 'delete_record', arguments: { id: 'r-1' } });
+        await step(gw, 'tools/call delete_record (hidden)', () => client.callTool({ name: 'delete_record', arguments: { id: 'r-1' } }));
       } catch (e) {
         hiddenErr = e;
       }
@@ -302,12 +322,23 @@ describe('audit: SIGKILL under load', { skip: SKIP, timeout: 300000 }, () => {
       return { upstreamCalls: calls.length, decisions: decisions.length };
     };
 
+    // True once 10 more calls were answered; throws if the gateway died by itself.
+    const servedOrDied = (before) => {
+      if (!gw.alive()) {
+        const last = failedCalls.at(-1);
+        throw new Error(
+          `the gateway died on its own (exit ${gw.child.exitCode ?? gw.child.signalCode}) in generation ${generation}; ` +
+            `last failed call: ${JSON.stringify(last)}\ngateway stderr tail:\n${gw.stderrLines.slice(-8).join('\n')}`,
+        );
+      }
+      return acked.size >= before + 10;
+    };
     const stats = [];
     try {
       for (let k = 1; k <= KILLS; k++) {
         // Let this generation serve some calls, then kill it at a random moment.
         const before = acked.size;
-        await waitFor(() => acked.size >= before + 10, { timeoutMs: 60000, intervalMs: 20, what: `10 answered calls in generation ${generation}` });
+        await waitFor(() => servedOrDied(before), { timeoutMs: 60000, intervalMs: 20, what: `10 answered calls in generation ${generation}` });
         await sleep(Math.floor(Math.random() * 700));
         const exit = new Promise((resolve) => (exited(gw.child) ? resolve() : gw.child.once('exit', resolve)));
         gw.child.kill('SIGKILL');
@@ -324,7 +355,7 @@ describe('audit: SIGKILL under load', { skip: SKIP, timeout: 300000 }, () => {
         stats.push({ kill: k, ...atKill, acked: acked.size });
       }
       const before = acked.size;
-      await waitFor(() => acked.size >= before + 10, { timeoutMs: 60000, intervalMs: 20, what: 'calls after the last restart' });
+      await waitFor(() => servedOrDied(before), { timeoutMs: 60000, intervalMs: 20, what: 'calls after the last restart' });
     } finally {
       running = false;
       await Promise.allSettled(loops);
@@ -396,8 +427,12 @@ describe('audit: disk full', { skip: SKIP, timeout: 180000 }, () => {
       }
     };
     try {
-      const first = await call();
-      assert.ok(first.ok, `a call before the disk fills: ${first.message ?? JSON.stringify(first.result)}`);
+      const first = await step(gw, 'the first tools/call echo', async () => {
+        const r = await call();
+        if (r.error) throw r.error;
+        return r;
+      });
+      assert.ok(first.ok, `a call before the disk fills: ${JSON.stringify(first.result)}`);
 
       const filler = fillFileSystem(mnt);
       // The open segment may still have room in its last page: a few calls can
