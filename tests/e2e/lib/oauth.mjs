@@ -28,7 +28,7 @@ async function postJsonTo(url, body = {}) {
  * params) -> {status, body}, accessToken(...) -> string, tokenRequests(), stats(), reset(),
  * rotate(opts), fail(opts), setTtl(ttl, clientId), keys(), stop()}.
  */
-export async function startIdp({ clients, users, ttl, alg, defaultResource, scopes, stack } = {}) {
+export async function startIdp({ clients, users, ttl, alg, defaultResource, scopes, stack, timeoutMs = 60000 } = {}) {
   const args = ['0'];
   if (clients) args.push('--clients', JSON.stringify(clients));
   if (users) args.push('--users', JSON.stringify(users));
@@ -36,7 +36,7 @@ export async function startIdp({ clients, users, ttl, alg, defaultResource, scop
   if (alg) args.push('--alg', alg);
   if (defaultResource) args.push('--default-resource', defaultResource);
   if (scopes) args.push('--scopes', Array.isArray(scopes) ? scopes.join(' ') : scopes);
-  const { child, port, stderr } = await spawnListening(path.join(FIXTURES, 'idp.mjs'), args, { name: 'idp' });
+  const { child, port, stderr } = await spawnListening(path.join(FIXTURES, 'idp.mjs'), args, { name: 'idp', timeoutMs });
   const base = `http://127.0.0.1:${port}`;
   const idp = {
     port,
@@ -83,10 +83,10 @@ export async function startIdp({ clients, users, ttl, alg, defaultResource, scop
 
 /**
  * Starts fixtures/cred-upstream.mjs. opts: {require: none|api-key|bearer|signed-jwt,
- * header, key, jwks, issuer, audience, maxAge, name, stack}.
+ * header, key, jwks, issuer, audience, maxAge, name, stack, timeoutMs (start-up, default 60 s)}.
  * Returns {port, base, url, requests(), reset(), reject(n), revoke(token), stop()}.
  */
-export async function startCredUpstream({ require = 'none', header, key, jwks, issuer, audience, maxAge, name, stack } = {}) {
+export async function startCredUpstream({ require = 'none', header, key, jwks, issuer, audience, maxAge, name, stack, timeoutMs = 60000 } = {}) {
   const args = ['0', '--require', require];
   if (header) args.push('--header', header);
   if (key) args.push('--key', key);
@@ -96,6 +96,7 @@ export async function startCredUpstream({ require = 'none', header, key, jwks, i
   if (maxAge) args.push('--max-age', String(maxAge));
   const { child, port, stderr } = await spawnListening(path.join(FIXTURES, 'cred-upstream.mjs'), args, {
     name: name ?? `cred-upstream ${require}`,
+    timeoutMs,
   });
   const base = `http://127.0.0.1:${port}`;
   const up = {
