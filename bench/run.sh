@@ -278,7 +278,11 @@ table_header() {
 table_row() {
   local l=$1
   if [[ -n ${R_note[$l]:-} ]]; then md "| $l | – | – | – | – | – | – | – | ${R_note[$l]} |"; return; fi
-  md "| $l | $(printf '%.0f' "${R_rps[$l]}") | $(fmt_ms "${R_p50[$l]}") | $(fmt_ms "${R_p90[$l]}") | $(fmt_ms "${R_p99[$l]}") | $(fmt_ms "${R_p999[$l]}") | ${R_err[$l]} | ${R_cpu_sut[$l]}% | ${R_cpu_load[$l]}% |"
+  local flag=""
+  # closed-loop row with the load generator's core saturated: the proxy was
+  # not the bottleneck, the req/s is a floor
+  if [[ $l != *@half ]] && (( ${R_cpu_load[$l]%.*} >= 95 )); then flag=" (saturated: load-generator bound)"; fi
+  md "| $l | $(printf '%.0f' "${R_rps[$l]}") | $(fmt_ms "${R_p50[$l]}") | $(fmt_ms "${R_p90[$l]}") | $(fmt_ms "${R_p99[$l]}") | $(fmt_ms "${R_p999[$l]}") | ${R_err[$l]} | ${R_cpu_sut[$l]}% | ${R_cpu_load[$l]}%$flag |"
 }
 have() { [[ -n ${R_rps[$1]:-} ]]; }
 verdicts=()

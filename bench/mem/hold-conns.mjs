@@ -29,7 +29,7 @@ const request =
 
 let ok = 0, failed = 0, open = 0, started = 0, inflight = 0;
 const firstErrors = [];
-const CONCURRENCY = 100;  // connects in flight at once (stays under listen backlogs)
+const CONCURRENCY = 100;  // requests awaiting their answer header at once (stays under listen backlogs)
 const sockets = [];
 const timeoutMs = Number(process.env.HOLD_TIMEOUT_MS || 30000);
 
@@ -42,10 +42,15 @@ function announce(extra) {
   setInterval(() => console.log(`OPEN ${open}`), 5000);
 }
 
-function done(success, why) {
-  inflight--;
+// A connection holds one of the CONCURRENCY slots until its answer's header
+// has arrived (or it failed); the answer itself may take longer (SSE).
+function release(conn) {
+  if (conn.slot) { conn.slot = false; inflight--; pump(); }
+}
+
+function done(conn, success, why) {
+  release(conn);
   if (success) ok++; else { failed++; if (firstErrors.length < 5) firstErrors.push(why); }
-  pump();
   if (ok + failed === n) announce('');
 }
 
@@ -75,6 +80,7 @@ function complete(buf) {
 function openOne() {
   started++; inflight++;
   let buf = '', settled = false, connected = false;
+  const conn = { slot: true };
   const s = net.connect({ host: u.hostname, port: Number(u.port || 80) });
   sockets.push(s);
   s.setEncoding('latin1');
@@ -82,11 +88,12 @@ function openOne() {
   s.on('data', (d) => {
     if (settled) return;  // later SSE events: ignore
     buf += d;
+    if (conn.slot && buf.includes('\r\n\r\n')) release(conn);
     const r = complete(buf);
-    if (r) { settled = true; buf = ''; done(r.status === 200, `status ${r.status}`); }
+    if (r) { settled = true; buf = ''; done(conn, r.status === 200, `status ${r.status}`); }
   });
-  s.on('error', (e) => { if (!settled) { settled = true; done(false, e.code || e.message); } });
-  s.on('close', () => { if (connected) open--; if (!settled) { settled = true; done(false, 'closed before answer'); } });
+  s.on('error', (e) => { if (!settled) { settled = true; done(conn, false, e.code || e.message); } });
+  s.on('close', () => { if (connected) open--; if (!settled) { settled = true; done(conn, false, 'closed before answer'); } });
 }
 
 function pump() {
