@@ -1,35 +1,66 @@
 #!/usr/bin/env bash
-# Runs the quickstart: the demo CRM MCP server, Portcullis in front of it, and
-# an MCP client (the agent) calling through it. Expects build/portcullis and
-# the npm packages of tests/e2e (scripts/demo.sh prepares both).
+# Runs the quickstart: the demo CRM MCP server, Portcullis in front of it with
+# a policy, the audit log and the admin API, and an MCP client (the agent)
+# calling through it. Shows an allowed call, denied calls, the audit trail and
+# the kill switch. Expects build/portcullis and the npm packages of tests/e2e
+# (scripts/demo.sh prepares both).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-run="$here/.run"
-mkdir -p "$run"
+bin="$repo/build/portcullis"
+export DEMO_RUN="$here/.run"
+rm -rf "$DEMO_RUN" && mkdir -p "$DEMO_RUN"
 # The demo's scripts use the SDK installed for the end-to-end tests.
 ln -sfn "$repo/tests/e2e/node_modules" "$here/node_modules"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 export CRM_PORT=${CRM_PORT:-$(free_port)}
 export PORTCULLIS_PORT=${PORTCULLIS_PORT:-$(free_port)}
+export ADMIN_PORT=${ADMIN_PORT:-$(free_port)}
+ADMIN_TOKEN=$(openssl rand -hex 24)
+export ADMIN_TOKEN_SHA256=$(printf %s "$ADMIN_TOKEN" | sha256sum | cut -d' ' -f1)
+admin() { curl -sS -H "Authorization: Bearer $ADMIN_TOKEN" "$@"; echo; }
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
+step "portcullis check: the config and the policy's own tests"
+"$bin" check --config "$here/portcullis.yaml"
+
 node "$here/crm-server.mjs" "$CRM_PORT" &
 pids+=($!)
-"$repo/build/portcullis" run --config "$here/portcullis.yaml" 2>"$run/portcullis.log" &
+"$bin" run --config "$here/portcullis.yaml" 2>"$DEMO_RUN/portcullis.log" &
 pids+=($!)
 for _ in $(seq 1 100); do
-  curl -fsS "http://127.0.0.1:$PORTCULLIS_PORT/healthz" >/dev/null 2>&1 && break
+  curl -fsS "http://127.0.0.1:$PORTCULLIS_PORT/readyz" >/dev/null 2>&1 && break
   sleep 0.1
 done
-echo "== Portcullis listening on 127.0.0.1:$PORTCULLIS_PORT, routing /mcp/crm to the CRM on port $CRM_PORT"
+step "Portcullis on 127.0.0.1:$PORTCULLIS_PORT routes /mcp/crm to the CRM (port $CRM_PORT); admin API on $ADMIN_PORT"
 sleep 0.3
+
+step "An agent calls through Portcullis (allowed, then denied by policy)"
 node "$here/demo-client.mjs" "http://127.0.0.1:$PORTCULLIS_PORT/mcp/crm"
-sleep 0.2
-echo
-echo "== What Portcullis logged (request lines from $run/portcullis.log):"
-grep '"msg":"request"' "$run/portcullis.log" | head -20 || true
+
+step "The audit trail: one durable, hash-chained decision record per call (portcullis audit tail)"
+"$bin" audit tail "$DEMO_RUN/audit" --limit 8 |
+  python3 -c 'import sys, json
+for line in sys.stdin:
+    line = line.strip()
+    if not line.startswith("{"): continue
+    r = json.loads(line)
+    print(f"  seq {r.get(\"seq\")}: {r.get(\"decision\", r.get(\"kind\")):5} {r.get(\"tool\",\"\"):15} rules={r.get(\"rules\")} decision_id={r.get(\"decision_id\",\"\")[:12]}")'
+step "portcullis audit verify: the chain and its signed checkpoints are intact"
+"$bin" audit verify "$DEMO_RUN/audit" || true
+
+step "Kill switch: an operator stops every call to the CRM"
+admin -X POST "http://127.0.0.1:$ADMIN_PORT/admin/v1/kill" -d '{"upstream":"crm","reason":"demo: suspicious activity"}'
+node "$here/demo-client.mjs" "http://127.0.0.1:$PORTCULLIS_PORT/mcp/crm" --short || true
+
+step "Lifting the kill switch restores service"
+id=$(admin "http://127.0.0.1:$ADMIN_PORT/admin/v1/kill" | python3 -c 'import sys, json; d=json.load(sys.stdin); print((d.get("kill_switches") or d if isinstance(d, list) else d.get("kill_switches", []))[0]["id"])')
+admin -X DELETE "http://127.0.0.1:$ADMIN_PORT/admin/v1/kill/$id"
+node "$here/demo-client.mjs" "http://127.0.0.1:$PORTCULLIS_PORT/mcp/crm" --short
+
+step "What the upstream never saw: the agent's Authorization header (see '[crm] ... authorization header seen: false' above)"
