@@ -9,6 +9,7 @@
 #include <chrono>
 #include <mutex>
 #include <optional>
+#include <thread>
 
 #include "gateway/await_callback.h"
 #include "gateway/conn.h"
@@ -97,7 +98,9 @@ Awaitable<bool> record_decisions(const RequestContext& ctx, const Runtime& rt) {
     records.push_back(audit::make_decision_record(f, log->hasher()));
   }
   if (records.empty()) co_return true;
-  co_return co_await await_callback<bool>([log, records = std::move(records)](auto done) mutable {
+  // Named before the co_await: GCC 12 destroys a lambda temporary with
+  // non-trivial captures twice when it sits inside a co_await expression.
+  auto start = [log, records = std::move(records)](auto done) mutable {
     struct Join {
       std::size_t left = 0;
       bool ok = true;
@@ -117,7 +120,8 @@ Awaitable<bool> record_decisions(const RequestContext& ctx, const Runtime& rt) {
           j->cb(ok);
         }
       });
-  });
+  };
+  co_return co_await await_callback<bool>(std::move(start));
 }
 
 void record_outcome(const RequestContext& ctx, const Runtime& rt) {
@@ -136,8 +140,12 @@ void record_outcome(const RequestContext& ctx, const Runtime& rt) {
   }
 }
 
-void log_decisions(const RequestContext& ctx) {
+void log_decisions(const RequestContext& ctx, admin::Metrics* metrics) {
   for (const auto& d : ctx.decisions) {
+    if (metrics) {
+      metrics->decision(policy::effect_name(d.decision.effect), d.decision.rules.empty() ? "" : d.decision.rules.front());
+      metrics->policy_latency(static_cast<double>(d.decision.eval_ns) / 1e9);
+    }
     const auto& m = ctx.rpc.messages[d.message];
     std::string rules;
     for (const auto& r : d.decision.rules) rules += (rules.empty() ? "" : ",") + r;
@@ -172,6 +180,9 @@ class Session {
   Awaitable<bool> handle(http::request_parser<http::empty_body>& hp);
   Awaitable<bool> handle_mcp(http::request_parser<http::empty_body>& hp, RequestContext& ctx);
   Awaitable<bool> send_killed(RequestContext& ctx, const admin::KillSwitch& ks);
+  // on_exceed: suspend_agent: engage the agent's kill switch (off the I/O
+  // thread: it writes the state file).
+  void suspend_if_asked(const RequestContext& ctx);
   // Holds a require_approval call until it is approved (nullopt: forward) or
   // not (the JSON-RPC answer to send). The client going away cancels it.
   Awaitable<std::optional<std::string>> hold_for_approval(RequestContext& ctx);
@@ -238,6 +249,19 @@ Awaitable<void> Session::run() {
     co_await tls->async_shutdown(kNoThrow);
   }
   c_.stream.tcp().socket().shutdown(tcp::socket::shutdown_send, ignored);
+  // Lingering close (as nginx does): read and drop what the client is still
+  // sending (the rest of a refused 413 body), so that it reads our answer
+  // instead of a connection reset. Bounded in time and bytes.
+  if (c_.stream.tcp().socket().is_open() && !c_.stream.tls()) {
+    std::size_t drained = 0;
+    char sink[4096];
+    c_.stream.tcp().expires_after(2s);
+    while (drained < (4u << 20)) {
+      auto [ec, n] = co_await c_.stream.tcp().async_read_some(net::buffer(sink), kNoThrow);
+      if (ec) break;
+      drained += n;
+    }
+  }
   c_.stream.tcp().close();
 }
 
@@ -276,6 +300,13 @@ Awaitable<bool> Session::handle(http::request_parser<http::empty_body>& hp) {
     body["config_revision"] = cfg.revision;
     ctx.status = ready ? 200 : 503;
     ok = co_await send_json(c_, ctx, ctx.status, body, ctx.keep_alive);
+  } else if (path == "/metrics" && c_.runtime->metrics) {
+    http::response<http::string_body> res{http::status::ok, 11};
+    res.set(http::field::content_type, "text/plain; version=0.0.4");
+    res.keep_alive(ctx.keep_alive);
+    res.body() = c_.runtime->metrics->render();
+    ctx.status = 200;
+    ok = co_await send_response(c_, res);
   } else if (path == "/.well-known/jwks.json") {
     // Public keys of signed_jwt providers, for upstreams to verify our tokens.
     auto jwks = c_.runtime->credentials ? nlohmann::json::parse(c_.runtime->credentials->jwks_json())
@@ -304,6 +335,12 @@ Awaitable<bool> Session::handle(http::request_parser<http::empty_body>& hp) {
                                  ctx.keep_alive);
   }
   access_log(ctx, path);
+  if (auto* m = c_.runtime->metrics) {
+    std::string_view rpc = ctx.rpc.messages.empty() ? std::string_view() : std::string_view(ctx.rpc.messages[0].method);
+    m->request(ctx.upstream ? std::string_view(ctx.upstream->name) : std::string_view(), rpc,
+               static_cast<int>(ctx.status),
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - ctx.start).count());
+  }
   co_return ok && ctx.keep_alive;
 }
 
@@ -416,7 +453,8 @@ Awaitable<bool> Session::handle_mcp(http::request_parser<http::empty_body>& hp, 
     if (const auto& snapshot = c_.runtime->policy) {
       auto decided = decide_request(*snapshot, *c_.runtime->policy_state, ctx, std::chrono::system_clock::now());
       ctx.decisions = std::move(decided.decisions);
-      log_decisions(ctx);
+      log_decisions(ctx, c_.runtime->metrics);
+      suspend_if_asked(ctx);
       if (!co_await record_decisions(ctx, *c_.runtime)) {
         if (!cfg.audit.fail_open)
           co_return co_await send_rpc_error(c_, ctx, 503, ctx.rpc.first_id(), kAuditUnavailable,
@@ -459,6 +497,21 @@ Awaitable<bool> Session::handle_mcp(http::request_parser<http::empty_body>& hp, 
   co_return reusable;
 }
 
+
+void Session::suspend_if_asked(const RequestContext& ctx) {
+  for (const auto& d : ctx.decisions) {
+    if (!d.decision.suspend_agent || !ctx.principal) continue;
+    auto* kills = c_.runtime->kills;
+    std::string agent = ctx.principal->agent_id;
+    std::string reason = "policy rate limit exceeded (rule " +
+                         (d.decision.rules.empty() ? std::string("?") : d.decision.rules.front()) +
+                         ", decision " + d.decision_id + ")";
+    log::warn("suspending agent: on_exceed suspend_agent", {{"agent", agent}, {"reason", reason}});
+    std::thread([kills, agent, reason] { (void)kills->engage(admin::KillKind::kAgent, agent, reason, "policy"); })
+        .detach();
+    return;
+  }
+}
 
 Awaitable<bool> Session::send_killed(RequestContext& ctx, const admin::KillSwitch& ks) {
   log::warn("kill switch refused a request", {{"request_id", ctx.request_id}, {"kill_switch", ks.id},
@@ -554,11 +607,18 @@ Awaitable<std::optional<std::string>> Session::hold_for_approval(RequestContext&
     f.rules = d.decision.rules;
     f.policy_version = d.decision.policy_version;
     f.policy_revision = d.decision.policy_revision;
+    f.action = d.decision.action;
+    f.sensitivity = d.decision.sensitivity;
+    f.jsonrpc_id = m.id.dump();
+    f.credential_kind = ctx.upstream->credential.empty() ? "none" : ctx.upstream->credential;
+    if (auto info = c_.runtime->policy_state->catalog.find(ctx.upstream->name, m.target))
+      f.tool_fingerprint = info->pinned_fingerprint;
     f.reason = std::string("approval ") + std::string(admin::outcome_name(o.kind)) +
                (o.decided_by.empty() ? "" : " by " + o.decided_by) + (o.reason.empty() ? "" : ": " + o.reason);
-    bool durable = co_await await_callback<bool>([log, rec = audit::make_decision_record(f, log->hasher())](auto done) mutable {
+    auto start = [log, rec = audit::make_decision_record(f, log->hasher())](auto done) mutable {
       log->append(std::move(rec), [done = std::move(done)](const audit::AuditStatus& st) mutable { done(st.ok()); });
-    });
+    };
+    bool durable = co_await await_callback<bool>(std::move(start));
     if (!durable && !cfg.audit.fail_open)
       co_return std::optional<std::string>(refusal_json(ctx, d, "Approved, but the decision record cannot be written"));
   }

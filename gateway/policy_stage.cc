@@ -82,7 +82,11 @@ DecideResult decide_request(const policy::PolicySnapshot& snapshot, PolicyState&
     CallDecision d;
     d.message = i;
     d.decision_id = new_decision_id();
-    if (m.method == policy::kToolsCall && !policy::tool_visible(snapshot, facts, &state.catalog)) {
+    // A held tool (its definition changed upstream) is hidden from tools/list,
+    // but a call to it is answered with the reason, not "Unknown tool".
+    auto info = m.method == policy::kToolsCall ? state.catalog.find(ctx.upstream->name, m.target) : nullptr;
+    bool held = info && info->held();
+    if (m.method == policy::kToolsCall && !held && !policy::tool_visible(snapshot, facts, &state.catalog)) {
       d.hidden = true;
       d.decision.effect = d.decision.computed_effect = policy::Effect::kDeny;
       d.decision.reason = "tool not visible to this agent";

@@ -163,6 +163,7 @@ std::vector<nlohmann::json> Exchange::request_ids() const {
 
 Awaitable<bool> Exchange::fail(unsigned status, int code, std::string_view message, std::string_view detail) {
   ctx_.error_class = status == 504 ? "timeout" : code == kUpstreamRejected ? "upstream_error" : "connect";
+  if (auto* m = c_.runtime->metrics) m->upstream_error(up_.name, ctx_.error_class);
   log::warn("upstream failure", {{"request_id", ctx_.request_id}, {"upstream", up_.name},
                                  {"status", status}, {"detail", detail}});
   uc_.reset();  // never reuse a connection in an unknown state
@@ -191,8 +192,10 @@ Awaitable<std::pair<error_code, std::size_t>> Exchange::read_up(char* buf, std::
   body.data = buf;
   body.size = size;
   uc_->stream.tcp().expires_after(t);
+  // read_some, not read: read would wait until the buffer is full, which
+  // would hold SSE events back until 4 KiB had accumulated.
   auto [ec, n] = co_await uc_->stream.visit(
-      [&](auto& s) { return http::async_read(s, uc_->buffer, *rp_, kNoThrow); });
+      [&](auto& s) { return http::async_read_some(s, uc_->buffer, *rp_, kNoThrow); });
   if (ec == http::error::need_buffer) ec = {};
   ctx_.result_bytes += size - body.size;
   co_return std::pair{ec, size - body.size};
@@ -302,6 +305,8 @@ Awaitable<bool> Exchange::run() {
 
   unsigned status = rp_->get().result_int();
   ctx_.upstream_status = status;
+  if (auto* m = c_.runtime->metrics)
+    m->upstream_latency(up_.name, std::chrono::duration<double>(std::chrono::steady_clock::now() - ctx_.forwarded_at).count());
   if (status == 401 || status == 403) {
     // The upstream refused the gateway's own credential; its challenge is not
     // the agent's business (the agent authenticates to Portcullis only).
@@ -387,6 +392,7 @@ Awaitable<bool> Exchange::relay_sse() {
   bool timed_out = false;
   while (!rp_->is_done()) {
     auto [ec, got] = co_await read_up(buf, sizeof buf, up_.timeouts.stream_idle);
+    if (ec == net::error::operation_aborted) co_return false;  // the client left or a kill cut us
     if (ec) {
       upstream_failed = true;
       timed_out = ec == beast::error::timeout;

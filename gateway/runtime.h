@@ -15,6 +15,7 @@
 #include "admin/approvals.h"
 #include "admin/inventory.h"
 #include "admin/kill_switches.h"
+#include "admin/metrics.h"
 #include "audit/audit_log.h"
 #include "credentials/embedded_vault.h"
 #include "credentials/provider_registry.h"
@@ -37,6 +38,7 @@ struct Runtime {
   admin::KillSwitches* kills = nullptr;
   admin::Approvals* approvals = nullptr;
   admin::Inventory* inventory = nullptr;
+  admin::Metrics* metrics = nullptr;
   std::uint64_t generation = 0;
 };
 using RuntimePtr = std::shared_ptr<const Runtime>;

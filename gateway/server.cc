@@ -99,6 +99,7 @@ struct Server::Impl {
   std::unique_ptr<admin::Approvals> approvals;
   std::unique_ptr<admin::Inventory> inventory;
   std::unique_ptr<admin::AdminApi> admin_api;
+  std::unique_ptr<admin::Metrics> metrics;
   std::unique_ptr<Worker> admin_worker;
   std::unique_ptr<tcp::acceptor> admin_acceptor;
   std::shared_ptr<const AdminHandler> admin_handler;
@@ -169,6 +170,7 @@ Result<RuntimePtr> Server::Impl::build_runtime(config::ConfigPtr cfg) {
   rt->kills = kills.get();
   rt->approvals = approvals.get();
   rt->inventory = inventory.get();
+  rt->metrics = metrics.get();
   if (!cfg->policy.files.empty() && !audit)
     return Err("policy needs the audit log (audit.dir): no decision may go unrecorded");
   if (!cfg->policy.files.empty()) {
@@ -372,6 +374,13 @@ Status Server::Impl::start_admin() {
   approvals = std::make_unique<admin::Approvals>(aopts);
   inventory = std::make_unique<admin::Inventory>(config->agents);
   kills->on_change([this] { on_kill_change(); });
+  metrics = std::make_unique<admin::Metrics>();
+  metrics->add_collector([this](admin::Metrics& m) {
+    m.set_open_streams(static_cast<double>(state.active_streams.load()));
+    m.set_held_approvals(static_cast<double>(approvals->pending_count()));
+    m.set_kill_switches_engaged(static_cast<double>(kills->list().size()));
+    if (audit) m.audit_queue_depth(static_cast<double>(audit->stats().queue_depth));
+  });
   if (!kills->list().empty())
     log::warn("kill switches in force from the state file", {{"count", kills->list().size()}});
 
@@ -412,6 +421,12 @@ Status Server::Impl::start_admin() {
   admin_handler = std::make_shared<const AdminHandler>([this](const admin::AdminRequest& req) {
     std::string_view path(req.target);
     path = path.substr(0, path.find('?'));
+    if (req.method == "GET" && path == "/metrics") {
+      admin::AdminResponse res;
+      res.content_type = "text/plain; version=0.0.4";
+      res.body = metrics->render();
+      return res;
+    }
     if (req.method == "GET" && (path == "/healthz" || path == "/readyz")) {
       RuntimePtr rt;
       {

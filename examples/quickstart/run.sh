@@ -44,13 +44,7 @@ step "An agent calls through Portcullis (allowed, then denied by policy)"
 node "$here/demo-client.mjs" "http://127.0.0.1:$PORTCULLIS_PORT/mcp/crm"
 
 step "The audit trail: one durable, hash-chained decision record per call (portcullis audit tail)"
-"$bin" audit tail "$DEMO_RUN/audit" --limit 8 |
-  python3 -c 'import sys, json
-for line in sys.stdin:
-    line = line.strip()
-    if not line.startswith("{"): continue
-    r = json.loads(line)
-    print(f"  seq {r.get(\"seq\")}: {r.get(\"decision\", r.get(\"kind\")):5} {r.get(\"tool\",\"\"):15} rules={r.get(\"rules\")} decision_id={r.get(\"decision_id\",\"\")[:12]}")'
+"$bin" audit tail "$DEMO_RUN/audit" --limit 8 | python3 "$here/show-audit.py"
 step "portcullis audit verify: the chain and its signed checkpoints are intact"
 "$bin" audit verify "$DEMO_RUN/audit" || true
 
