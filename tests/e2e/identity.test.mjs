@@ -21,7 +21,7 @@ import path from 'node:path';
 import { ClientCredentialsProvider } from '@modelcontextprotocol/sdk/client/auth-extensions.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { DIRECT, FIXTURES, Stack, freePort, sleep, spawnListening, startGateway, startUpstream, stopGatewayCleanly, stopProcess } from './lib/gateway.mjs';
+import { DIRECT, FIXTURES, Stack, TMP_DIR, freePort, sleep, spawnListening, startGateway, startUpstream, stopGatewayCleanly, stopProcess } from './lib/gateway.mjs';
 import { closeQuietly, connectClient, expectJsonRpcError, httpRequest, initializeMessage, messagesOf, postJson, rawHandshake } from './lib/mcp.mjs';
 import { jwtHeader, startIdp } from './lib/oauth.mjs';
 import { P256_N, b64u, flipMiddle, forge, keyPair, now, signer } from './lib/jwt-forge.mjs';
@@ -41,6 +41,7 @@ const AGENTS = {
   'agent-c': { secret: 'agent-c-secret-3d4e8b', owner: 'carol@example.com' },
   'agent-exp': { secret: 'agent-exp-secret-91ab', owner: 'ops@example.com', ttl: 1 },
 };
+const ADMIN_VIEWER = 'identity-e2e-viewer-token-6f2a9c';
 const UNREGISTERED = { 'agent-x': { secret: 'agent-x-secret-0e0e0e' } };
 const ALL_CLIENTS = [
   ...Object.entries(AGENTS).map(([id, a]) => ({ client_id: id, client_secret: a.secret, ...(a.ttl ? { ttl: a.ttl } : {}) })),
@@ -196,6 +197,7 @@ describe('identity: real OpenID provider, SDK clients, hostile tokens, rotation'
   let publicUrl;
   let mcpUrl;
   let resource;
+  let adminBase;
   const tokens = {};
   let expiredIdpToken;
   let expiredIdpExp;
@@ -218,12 +220,19 @@ describe('identity: real OpenID provider, SDK clients, hostile tokens, rotation'
     attacker = await startAttackerServer({ keys: [att.rs.jwk, att.es.jwk, att.ps.jwk, att.es384.jwk, att.ed.jwk] }, stack);
     up = await startUpstream({ stack }); // stateful, SSE; records every request at /__requests
     const port = await freePort();
+    const adminPort = await freePort();
+    adminBase = `http://127.0.0.1:${adminPort}`;
     publicUrl = `http://127.0.0.1:${port}`;
     mcpUrl = `${publicUrl}/mcp/crm`;
     resource = mcpUrl;
     gw = await startGateway(
       {
         server: { listen: `127.0.0.1:${port}`, public_url: publicUrl },
+        admin: {
+          listen: `127.0.0.1:${adminPort}`,
+          tokens: [{ name: 'viewer', sha256: crypto.createHash('sha256').update(ADMIN_VIEWER).digest('hex'), roles: ['viewer'] }],
+          state_file: path.join(TMP_DIR, `${process.pid}-identity.state`),
+        },
         upstreams: [{ name: 'crm', url: up.url, path: '/mcp/crm' }],
         identity: {
           issuers: [
@@ -696,6 +705,17 @@ describe('identity: real OpenID provider, SDK clients, hostile tokens, rotation'
     assert.deepEqual((await up.requests()).map((r) => r.url), [], 'nothing reached the upstream');
   });
 
+  test('a refused unregistered agent is listed in the admin inventory (registered: false)', async () => {
+    // identity/README.md: the gateway applies unregistered_agents: deny|allow
+    // "and lists them either way", so an operator sees who is knocking.
+    const r = await httpRequest(`${adminBase}/admin/v1/agents`, { headers: { authorization: `Bearer ${ADMIN_VIEWER}` } });
+    assert.equal(r.status, 200, `GET /admin/v1/agents: ${r.status} ${r.body}`);
+    const agents = Object.fromEntries(JSON.parse(r.body).agents.map((a) => [a.id, a]));
+    assert.equal(agents['agent-a']?.registered, true, `agent-a listed as registered: ${r.body.slice(0, 400)}`);
+    assert.ok(agents['agent-x'], `agent-x (refused, unregistered) is listed: ${r.body.slice(0, 600)}`);
+    assert.equal(agents['agent-x'].registered, false);
+  });
+
   test('JWKS rotation at the IdP while clients keep calling: new keys within the 30 s refresh bound, dropped keys refused, the SDK re-authenticates', async () => {
     // Clients started before any rotation, so they hold tokens signed with the first keys (K0).
     const staticA = await connectClient(mcpUrl, { headers: bearer(tokens['agent-a']), name: 'static-a' });
@@ -886,6 +906,11 @@ describe('identity: the IdP is down when the gateway starts', { skip: SKIP, conc
     const res = await postJson(mcpUrl, initializeMessage(), { headers: { authorization: `Bearer ${tok}` } });
     const obj = expectJsonRpcError(assert, res, { status: 503, code: AUTH_UNAVAILABLE, context: 'token while the IdP is down' });
     console.log(`# IdP down: ${res.status} ${obj.error.message}; WWW-Authenticate: ${res.headers['www-authenticate']}`);
+    // The token was not judged: the challenge must not tell the client to throw it away.
+    const ch = parseChallenge(res.headers['www-authenticate']);
+    assert.equal(ch.scheme, 'Bearer', `503 challenge: ${res.headers['www-authenticate']}`);
+    assert.equal(ch.params.error, undefined, `503 challenge has no error="invalid_token": ${res.headers['www-authenticate']}`);
+    assert.match(ch.params.error_description ?? '', /keys not loaded/);
     // A token of an issuer we do not trust is still a plain 401.
     const foreign = forge({ alg: 'RS256', kid: 'x' }, { iss: 'https://evil.example', aud: mcpUrl, exp: now() + 60 }, signer('RS256', someKey.privateKey));
     const r401 = await postJson(mcpUrl, initializeMessage(), { headers: { authorization: `Bearer ${foreign}` } });
