@@ -12,8 +12,8 @@
 //   - GET /metrics on both listeners, without a token.
 //
 // Env: E2E_KILL_STREAM_MS  the bound asserted on "kill -> stream closed"
-//      (default 1000 ms: the machines running this are loaded; the measured
-//      figure is printed either way).
+//      (default 500 ms: the machines running this are loaded; measured 10-35 ms
+//      on a loaded two-core machine; the figure is printed either way).
 import { after, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -25,7 +25,7 @@ import { ACCEPT_BOTH, expectJsonRpcError, httpRequest, postJson, rawHandshake } 
 import { startIdp } from './lib/oauth.mjs';
 
 const SKIP = DIRECT ? 'DIRECT=1: these tests are about the gateway' : false;
-const KILL_STREAM_BOUND_MS = Number(process.env.E2E_KILL_STREAM_MS ?? 1000);
+const KILL_STREAM_BOUND_MS = Number(process.env.E2E_KILL_STREAM_MS ?? 500);
 const KILLED = -32003; // JSON-RPC code of "Forbidden: stopped by kill switch ..."
 
 const sha256 = (s) => createHash('sha256').update(s).digest('hex');
@@ -325,7 +325,7 @@ describe('ops: kill switches end to end (identity from the OpenID provider fixtu
       const sinceAnswer = a.endedAt - tAnswered;
       console.log(
         `# kill -> stream closed: ${sinceRequest.toFixed(1)} ms after POST /admin/v1/kill was sent, ` +
-          `${sinceAnswer.toFixed(1)} ms after its answer (admin call took ${(tAnswered - t0).toFixed(1)} ms; stream ended by ${a.how}` +
+          `${sinceAnswer >= 0 ? `${sinceAnswer.toFixed(1)} ms after its answer` : `${(-sinceAnswer).toFixed(1)} ms before its answer arrived`} (admin call took ${(tAnswered - t0).toFixed(1)} ms; stream ended by ${a.how}` +
           `${a.error ? ` (${a.error.code ?? a.error.message})` : ''}; ${progressCount(a)} progress events received before)`,
       );
       assert.ok(sinceRequest <= KILL_STREAM_BOUND_MS, `stream closed ${sinceRequest.toFixed(1)} ms after the kill request (bound ${KILL_STREAM_BOUND_MS} ms)`);
