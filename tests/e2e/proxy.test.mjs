@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ElicitRequestSchema, LoggingMessageNotificationSchema, ResourceListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { DIRECT, Stack, sleep, startProxyStack, stopGatewayCleanly } from './lib/gateway.mjs';
-import { closeQuietly, connectClient, expectJsonRpcError, postJson } from './lib/mcp.mjs';
+import { ACCEPT_BOTH, closeQuietly, connectClient, expectJsonRpcError, httpRequest, initializeMessage, postJson } from './lib/mcp.mjs';
 
 const AGENT_TOKEN = 'e2e-agent-secret-token-7f3a9c';
 const AGENT_ORIGIN = 'http://agent.example';
@@ -271,7 +271,7 @@ for (const mode of MODES) {
 
     test(
       'DELETE ends the session; the old session id then gets 404',
-      { skip: DIRECT && mode.stateless && 'DIRECT=1 stateless upstream has no sessions' },
+      { skip: mode.stateless && 'a stateless upstream has no sessions (see the stateless DELETE test)' },
       async () => {
         const { client, transport } = await connect();
         await client.listTools();
@@ -298,7 +298,42 @@ for (const mode of MODES) {
       },
     );
 
-    test('the session id the agent sees is the gateway\'s, not the upstream\'s', { skip: GATEWAY_ONLY }, async () => {
+    test(
+      'stateless upstream: the agent gets no session id, and a DELETE is the upstream\'s to answer',
+      { skip: !mode.stateless && 'stateless upstream only' },
+      async () => {
+        // Portcullis passes statelessness through: an upstream whose initialize
+        // answer carries no Mcp-Session-Id gets no gateway session id either.
+        const { client, transport } = await connect();
+        const r = await client.callTool({ name: 'echo', arguments: { text: 'no session' } });
+        assert.equal(r.content[0].text, 'no session');
+        assert.equal(transport.sessionId, undefined, 'no Mcp-Session-Id on the initialize answer');
+        const init = await postJson(env.mcpUrl, initializeMessage(), { headers: { origin: AGENT_ORIGIN } });
+        assert.equal(init.status, 200, `raw initialize: ${init.status} ${init.body}`);
+        assert.equal(init.headers['mcp-session-id'], undefined, 'raw initialize answer has no Mcp-Session-Id');
+
+        // DELETE without a session id: whatever the upstream answers, the agent gets.
+        const direct = await httpRequest(env.upstream.url, {
+          method: 'DELETE',
+          headers: { accept: ACCEPT_BOTH, 'mcp-protocol-version': transport.protocolVersion },
+        });
+        const before = await env.upstream.requests();
+        const viaGateway = await httpRequest(env.mcpUrl, {
+          method: 'DELETE',
+          headers: { accept: ACCEPT_BOTH, 'mcp-protocol-version': transport.protocolVersion, origin: AGENT_ORIGIN },
+        });
+        assert.equal(viaGateway.status, direct.status, `DELETE through the gateway answered ${viaGateway.status} ${viaGateway.body}; the upstream itself answers ${direct.status} ${direct.body}`);
+        const deletes = (await env.upstream.requests()).slice(before.length).filter((x) => x.method === 'DELETE');
+        assert.equal(deletes.length, 1, 'the DELETE reached the upstream');
+        assert.equal(deletes[0].headers['mcp-session-id'], undefined, 'without a session id');
+
+        // Still usable afterwards: every request stands alone.
+        const again = await client.callTool({ name: 'echo', arguments: { text: 'after delete' } });
+        assert.equal(again.content[0].text, 'after delete');
+      },
+    );
+
+    test('the session id the agent sees is the gateway\'s, not the upstream\'s', { skip: (GATEWAY_ONLY || (mode.stateless && 'a stateless upstream: no session ids on either side (see above)')) }, async () => {
       const { client, transport } = await connect();
       await client.callTool({ name: 'echo', arguments: { text: 'sid check' } });
       const agentSid = transport.sessionId;
@@ -315,8 +350,7 @@ for (const mode of MODES) {
           assert.ok(upstreamSids.includes(r.headers['mcp-session-id']), `upstream only sees its own session ids (got ${r.headers['mcp-session-id']})`);
         }
       }
-      if (mode.stateless) assert.deepEqual(upstreamSids, []);
-      else assert.ok(upstreamSids.length > 0, 'stateful upstream issued session ids');
+      assert.ok(upstreamSids.length > 0, 'stateful upstream issued session ids');
     });
 
     test('the agent\'s Authorization, Cookie and Origin never reach the upstream', { skip: GATEWAY_ONLY }, async () => {
