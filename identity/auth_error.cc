@@ -61,8 +61,13 @@ std::string www_authenticate(const AuthError& error, std::string_view resource_m
       break;
     }
     case AuthError::Kind::kInvalidToken:
-    case AuthError::Kind::kUnavailable:
       attr("error", "invalid_token");
+      if (!error.description.empty()) attr("error_description", error.description);
+      break;
+    case AuthError::Kind::kUnavailable:
+      // 503: the token could not be judged (keys not loaded, introspection
+      // down). No error="invalid_token": a client that reads the challenge
+      // must keep its token and retry, not throw it away and re-authenticate.
       if (!error.description.empty()) attr("error_description", error.description);
       break;
   }

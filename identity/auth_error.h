@@ -37,7 +37,8 @@ int http_status(const AuthError& error);
 // The value of the WWW-Authenticate header, e.g.
 //   Bearer error="invalid_token", error_description="token expired",
 //   resource_metadata="https://gw/.well-known/oauth-protected-resource/mcp/crm"
-// For kMissingToken no error attribute (RFC 6750 §3.1); for
+// For kMissingToken no error attribute (RFC 6750 §3.1); for kUnavailable
+// (503) only error_description, so the client keeps its token and retries; for
 // kInsufficientScope also scope="a b". Quoted strings are sanitised to the
 // characters RFC 6750 allows. `resource_metadata_url` may be empty.
 std::string www_authenticate(const AuthError& error, std::string_view resource_metadata_url);

@@ -16,6 +16,14 @@ TEST_CASE("an invalid token gets error and description") {
   CHECK(http_status(AuthError::invalid("x")) == 401);
 }
 
+TEST_CASE("unavailable gets 503 and no error code: the token was not judged invalid") {
+  auto e = AuthError::unavailable("signing keys not loaded yet");
+  CHECK(http_status(e) == 503);
+  CHECK(www_authenticate(e, "https://gw/m") ==
+        R"(Bearer error_description="signing keys not loaded yet", resource_metadata="https://gw/m")");
+  CHECK(www_authenticate(e, "").find("invalid_token") == std::string::npos);
+}
+
 TEST_CASE("insufficient scope gets 403 and the scopes") {
   auto e = AuthError::insufficient_scope({"mcp.read", "mcp.write"});
   CHECK(www_authenticate(e, "") == R"(Bearer error="insufficient_scope", scope="mcp.read mcp.write")");
