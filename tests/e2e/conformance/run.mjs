@@ -24,7 +24,8 @@ import { fileURLToPath } from 'node:url';
 import { REPO, Stack, TMP_DIR, freePort, spawnListening, startGateway } from '../lib/gateway.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const CONFORMANCE = path.join(HERE, 'node_modules', '@modelcontextprotocol', 'conformance', 'dist', 'index.js');
+// CONFORMANCE_JS: another build of the suite's dist/index.js (to try other versions).
+const CONFORMANCE = process.env.CONFORMANCE_JS || path.join(HERE, 'node_modules', '@modelcontextprotocol', 'conformance', 'dist', 'index.js');
 const DIRECT = process.env.CONFORMANCE_DIRECT === '1';
 const ROUTE = '/mcp/conformance';
 
