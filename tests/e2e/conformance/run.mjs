@@ -87,7 +87,9 @@ async function main() {
   const suite = await runSuite(url, process.argv.slice(2), outDir);
 
   let rc = suite.code;
-  const summary = suite.out.slice(suite.out.lastIndexOf('=== SUMMARY ==='));
+  // The whole suite ends with `=== SUMMARY ===`, one --scenario with `Test Results:`.
+  const at = Math.max(suite.out.lastIndexOf('=== SUMMARY ==='), suite.out.lastIndexOf('Test Results:'));
+  const summary = at >= 0 ? suite.out.slice(at) : '';
   const failed = summary
     .split('\n')
     .filter((l) => l.startsWith('✗'))
@@ -108,8 +110,8 @@ async function main() {
   if (failed.length) console.log(`conformance: failing scenarios: ${failed.join(', ')}`);
   console.log(`conformance: checks.json per scenario under ${path.relative(REPO, outDir)}`);
   if (gateway) console.log(`conformance: gateway log ${path.relative(REPO, gateway.logFile)}`);
-  if (!summary.startsWith('=== SUMMARY ===')) {
-    console.log('conformance: no SUMMARY in the suite output');
+  if (!summary) {
+    console.log('conformance: no SUMMARY (or Test Results) in the suite output');
     if (rc === 0) rc = 2;
   }
   console.log(`conformance: exit ${rc}`);
