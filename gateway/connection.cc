@@ -100,7 +100,8 @@ Awaitable<bool> record_decisions(const RequestContext& ctx, const Runtime& rt) {
   if (records.empty()) co_return true;
   // Named before the co_await: GCC 12 destroys a lambda temporary with
   // non-trivial captures twice when it sits inside a co_await expression.
-  auto start = [log, records = std::move(records)](auto done) mutable {
+  // By reference: `records` lives in this coroutine's frame until it resumes.
+  auto start = [log, &records](auto done) mutable {
     struct Join {
       std::size_t left = 0;
       bool ok = true;
@@ -217,8 +218,9 @@ Awaitable<void> Session::run() {
     const auto& srv = w.runtime()->config->server;
     if (c_.buffer.size() == 0) {
       c_.stream.tcp().expires_after(srv.idle_timeout);
+      // Small first read: an idle keep-alive connection should cost little.
       auto [ec, n] = co_await c_.stream.visit(
-          [&](auto& s) { return s.async_read_some(c_.buffer.prepare(8192), kNoThrow); });
+          [&](auto& s) { return s.async_read_some(c_.buffer.prepare(1024), kNoThrow); });
       if (ec) break;
       c_.buffer.commit(n);
     }
@@ -242,6 +244,7 @@ Awaitable<void> Session::run() {
       break;
     }
     if (!co_await handle(hp)) break;
+    if (c_.buffer.size() == 0) c_.buffer.shrink_to_fit();  // give idle connections' memory back
   }
   error_code ignored;
   if (auto* tls = c_.stream.tls()) {
@@ -615,7 +618,8 @@ Awaitable<std::optional<std::string>> Session::hold_for_approval(RequestContext&
       f.tool_fingerprint = info->pinned_fingerprint;
     f.reason = std::string("approval ") + std::string(admin::outcome_name(o.kind)) +
                (o.decided_by.empty() ? "" : " by " + o.decided_by) + (o.reason.empty() ? "" : ": " + o.reason);
-    auto start = [log, rec = audit::make_decision_record(f, log->hasher())](auto done) mutable {
+    auto rec = audit::make_decision_record(f, log->hasher());
+    auto start = [log, &rec](auto done) mutable {
       log->append(std::move(rec), [done = std::move(done)](const audit::AuditStatus& st) mutable { done(st.ok()); });
     };
     bool durable = co_await await_callback<bool>(std::move(start));
@@ -662,6 +666,7 @@ Awaitable<bool> Session::authenticate(const http::request_header<>& h, RequestCo
   ctx.principal = result.value();
   const auto& p = *ctx.principal;
   if (!p.registered && !cfg.identity.allow_unregistered_agents) {
+    c_.runtime->inventory->record_request(p, true);  // listed either way: shadow agents are found
     log::warn("unregistered agent refused", {{"request_id", ctx.request_id}, {"agent", p.agent_id},
                                               {"issuer", p.issuer}});
     replied = true;

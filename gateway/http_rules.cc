@@ -76,7 +76,23 @@ bool query_has_access_token(std::string_view target) {
   while (!query.empty()) {
     auto amp = query.find('&');
     std::string_view pair = query.substr(0, amp);
-    std::string_view key = pair.substr(0, pair.find('='));
+    std::string_view raw_key = pair.substr(0, pair.find('='));
+    // Percent-decode the name ("%61ccess_token" is access_token too).
+    std::string key;
+    for (std::size_t i = 0; i < raw_key.size(); ++i) {
+      auto hex = [](char c) -> int {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+        return -1;
+      };
+      if (raw_key[i] == '%' && i + 2 < raw_key.size() && hex(raw_key[i + 1]) >= 0 && hex(raw_key[i + 2]) >= 0) {
+        key += static_cast<char>(hex(raw_key[i + 1]) * 16 + hex(raw_key[i + 2]));
+        i += 2;
+      } else {
+        key += raw_key[i] == '+' ? ' ' : raw_key[i];
+      }
+    }
     if (iequals(key, "access_token")) return true;
     if (amp == std::string_view::npos) break;
     query.remove_prefix(amp + 1);

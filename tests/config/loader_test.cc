@@ -56,17 +56,25 @@ std::vector<std::string> errors_of(const Result<ConfigPtr, ConfigErrors>& r) {
   return out;
 }
 
+// Routes need an identity section or `auth: none` (tested on its own below);
+// the other cases get a minimal issuer appended after their own lines, so
+// positions in expected errors do not move.
+std::string with_identity(const std::string& text) {
+  if (text.find("identity:") != std::string::npos || text.find("upstreams:") == std::string::npos) return text;
+  return text + "\nidentity:\n  issuers: [{ issuer: \"https://idp.example\" }]\n";
+}
+
 // Loads `text` as gw.yaml in `dir`; fails the test case with every error when
 // the config is rejected.
 ConfigPtr load_ok(const std::string& text, const std::string& dir = ".") {
-  auto r = load_config_text(text, "gw.yaml", dir);
+  auto r = load_config_text(with_identity(text), "gw.yaml", dir);
   for (const std::string& e : errors_of(r)) FAIL_CHECK(e);
   REQUIRE(r.ok());
   return *r;
 }
 
 std::vector<std::string> load_errors(const std::string& text, const std::string& dir = ".") {
-  auto r = load_config_text(text, "gw.yaml", dir);
+  auto r = load_config_text(with_identity(text), "gw.yaml", dir);
   CHECK_FALSE(r.ok());
   return errors_of(r);
 }
@@ -672,4 +680,13 @@ TEST_CASE("a missing config file is an error naming it") {
 }
 
 }  // namespace
+TEST_CASE("a route that requires tokens needs an identity section, or auth: none") {
+  auto r = load_config_text("upstreams:\n  - { name: crm, url: http://localhost:1 }\n", "gw.yaml", ".");
+  REQUIRE_FALSE(r.ok());
+  CHECK(errors_of(r) == std::vector<std::string>{
+                            "gw.yaml:2:5: upstreams[0]: identity is not configured: add identity.issuers (or "
+                            "introspection), or set `auth: none` on this route to serve it without tokens"});
+  CHECK(load_config_text("upstreams:\n  - { name: crm, url: http://localhost:1, auth: none }\n", "gw.yaml", ".").ok());
+}
+
 }  // namespace portcullis::config

@@ -43,6 +43,9 @@ TEST_CASE("access tokens in the query string are detected") {
   CHECK(query_has_access_token("/mcp/crm?access_token=abc"));
   CHECK(query_has_access_token("/mcp/crm?x=1&ACCESS_TOKEN=abc"));
   CHECK_FALSE(query_has_access_token("/mcp/crm?x=access_token"));
+  CHECK(query_has_access_token("/mcp/crm?%61ccess_token=abc"));
+  CHECK(query_has_access_token("/mcp/crm?access%5Ftoken=abc"));
+  CHECK_FALSE(query_has_access_token("/mcp/crm?access%5"));
   CHECK_FALSE(query_has_access_token("/mcp/crm"));
   CHECK(target_path("/mcp/crm?x=1") == "/mcp/crm");
 }
