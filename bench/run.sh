@@ -397,6 +397,23 @@ if has_phase variants && (( have_pc )); then
   #     issuers: [...]" "" "Authorization: Bearer $token"
   # BENCH_VARIANTS_FILE: a bash file of `variant ...` lines, sourced here (for
   # trying a variant without editing this script).
+  # Policy decides every call (with an argument condition) and the audit log
+  # makes each decision durable (group commit, fdatasync) before forwarding.
+  cat >"$work/bench-policy.yaml" <<'POLICY'
+version: "bench"
+tools:
+  - { match: { upstream: bench, tool: "search_*" }, action: read, sensitivity: public }
+rules:
+  - id: bench-search
+    effect: allow
+    agents: { any: true }
+    tools: { upstream: bench, tool: "search_records" }
+    when: [ { argument: /limit, max: 1000, optional: true } ]
+POLICY
+  variant policy+audit "policy:
+  files: [$work/bench-policy.yaml]
+audit:
+  dir: $work/audit-variant"
   if [[ -n ${BENCH_VARIANTS_FILE:-} ]]; then
     # shellcheck disable=SC1090
     source "$BENCH_VARIANTS_FILE"
