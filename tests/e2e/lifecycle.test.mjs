@@ -94,3 +94,49 @@ test('the agent side can be TLS, and a stock SDK client works through it', { ski
     await stack.stopAll();
   }
 });
+
+test('an https upstream is verified against its CA; an unknown CA gets 502', { skip }, async () => {
+  const stack = new Stack();
+  try {
+    const dir = fs.mkdtempSync(path.join(TMP_DIR, 'uptls-'));
+    const key = path.join(dir, 'up.key');
+    const crt = path.join(dir, 'up.crt');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+      '-keyout', key, '-out', crt, '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'ignore' });
+    const up = await startUpstream({ stack });
+    // A TLS-terminating pipe in front of the plain fixture.
+    const https = await import('node:https');
+    const http = await import('node:http');
+    const server = https.createServer({ key: fs.readFileSync(key), cert: fs.readFileSync(crt) }, (req, res) => {
+      const fwd = http.request({ host: '127.0.0.1', port: up.port, path: req.url, method: req.method, headers: req.headers }, (r) => {
+        res.writeHead(r.statusCode, r.headers);
+        r.pipe(res);
+      });
+      fwd.on('error', () => res.destroy());
+      req.pipe(fwd);
+    });
+    await new Promise((r) => server.listen(0, '127.0.0.1', r));
+    stack.add(() => new Promise((r) => server.close(r)));
+    const tlsPort = server.address().port;
+    const gw = await startGateway({
+      upstreams: [
+        { name: 'good', url: `https://localhost:${tlsPort}/mcp`, auth: 'none', tls: { ca_file: crt } },
+        { name: 'unknown-ca', url: `https://localhost:${tlsPort}/mcp`, auth: 'none' },
+      ],
+    }, { stack });
+    const client = new Client({ name: 'tls-upstream', version: '1.0.0' });
+    await client.connect(new StreamableHTTPClientTransport(new URL(gw.url('/mcp/good'))));
+    const r = await client.callTool({ name: 'echo', arguments: { text: 'via https upstream' } });
+    assert.match(JSON.stringify(r.content), /via https upstream/);
+    await client.close();
+    const res = await fetch(gw.url('/mcp/unknown-ca'), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' } } }),
+    });
+    assert.equal(res.status, 502, 'a certificate from an unknown CA is refused');
+    assert.equal((await res.json()).error.code, -32010);
+  } finally {
+    await stack.stopAll();
+  }
+});
