@@ -22,17 +22,15 @@
 #include <vector>
 
 #include "admin/state_store.h"
+#include "common/atomic_file.h"
 #include "policy/limit_counter.h"
 
 namespace portcullis::admin {
 
 // Test hook: called at each step of a write ("temp-written", "before-rename");
 // returning an error aborts the write there, as a crash or a full disk would.
-using StateWriteFaultHook = std::function<Status(std::string_view step)>;
-
-// Replaces `path` with `data` crash-safely (see above); file mode `mode`.
-Status write_file_atomic(const std::string& path, std::string_view data, unsigned mode,
-                         const StateWriteFaultHook& fault = {});
+// The writer is common/atomic_file.h's.
+using StateWriteFaultHook = WriteFaultHook;
 
 class FileStateStore final : public StateStore {
  public:

@@ -9,19 +9,14 @@
 #include <string_view>
 #include <sys/types.h>
 
+#include "common/atomic_file.h"
 #include "common/result.h"
 
 namespace portcullis::credentials {
 
-// Test hook: called with the name of each step ("temp-written",
-// "before-rename"); returning an error aborts the write there, as a crash or
-// a full disk would (the temp file is removed, the target is untouched).
-using WriteFaultHook = std::function<Status(std::string_view step)>;
-
-// Replaces `path` with `data`; the new file has `mode` (before umask is not
-// applied: fchmod sets it exactly). Errors name the path and the errno text.
-Status write_file_atomic(const std::string& path, std::string_view data, mode_t mode,
-                         const WriteFaultHook& fault = {});
+// The crash-safe writer lives in common/ (the state file uses it too).
+using portcullis::WriteFaultHook;
+using portcullis::write_file_atomic;
 
 // Reads a whole file. When `max_mode_bits` is non-zero, fails if the file's
 // permission bits include any bit outside it (e.g. 0600 refuses 0644), with
