@@ -27,7 +27,8 @@
 #   BENCH_CPU_LOAD [0]      CPU for wrk and the memory-phase clients
 #   BENCH_CPU_SUT [1]       CPU for the proxy under test (nginx, Portcullis)
 #   BENCH_CPU_UPSTREAM      CPU for the upstreams [2 if >= 3 CPUs, else 0]
-#   BENCH_PORT_BASE [18400] ports BASE+1..BASE+6 are used
+#   BENCH_PORT_BASE [18400] ports BASE+1..BASE+7 are used
+#   BENCH_JWT_TOKENS [20000] distinct tokens for the jwt-uncached variant
 #   PORTCULLIS_BIN          binary to test [build/portcullis, built by scripts/build.sh]
 #   BENCH_NO_BUILD [0]      1: do not run scripts/build.sh
 #   BENCH_STRICT [0]        1: exit 1 when a target is not met
@@ -61,6 +62,8 @@ PC_PORT=$((PORT_BASE + 3))
 SSE_PORT=$((PORT_BASE + 4))
 PCMEM_PORT=$((PORT_BASE + 5))
 PCVAR_PORT=$((PORT_BASE + 6))
+JWKS_PORT=$((PORT_BASE + 7))
+JWT_TOKENS=${BENCH_JWT_TOKENS:-20000}  # distinct tokens of the jwt-uncached variant (> the 10,000-entry cache)
 
 # Targets (README): throughput >= 0.9 x nginx; p99 added <= 1 ms at half load;
 # RSS <= 30 MiB in the memory test.
@@ -410,10 +413,37 @@ rules:
     tools: { upstream: bench, tool: "search_records" }
     when: [ { argument: /limit, max: 1000, optional: true } ]
 POLICY
+  # Audit alone, then policy on top of it (policy needs the audit log: no
+  # decision goes unrecorded), so that each one's cost shows on its own.
+  variant audit "audit:
+  dir: $work/audit-only-variant"
   variant policy+audit "policy:
   files: [$work/bench-policy.yaml]
 audit:
   dir: $work/audit-variant"
+  # JWT access tokens (RS256, RFC 9068) from a local issuer whose JWKS the
+  # gateway fetches at start: `jwt` sends one token (the verified-token cache
+  # answers after the first request), `jwt-uncached` cycles through more
+  # distinct tokens than the cache holds, so every request checks a signature.
+  say "phase 3: minting $JWT_TOKENS tokens"
+  jwt_aud=http://127.0.0.1:$PCVAR_PORT/mcp/bench
+  taskset -c "$CPU_UPSTREAM" node "$bench/jwt/issuer.mjs" "$JWKS_PORT" "$jwt_aud" "$JWT_TOKENS" "$work/tokens.txt" \
+    </dev/null >"$work/issuer.log" 2>&1 &
+  issuer_pid=$!; pids+=("$issuer_pid")
+  if wait_http "http://127.0.0.1:$JWKS_PORT/healthz" 300; then
+    identity_yaml="identity:
+  issuers:
+    - issuer: http://127.0.0.1:$JWKS_PORT
+      jwks_uri: http://127.0.0.1:$JWKS_PORT/jwks
+      algorithms: [RS256]
+  unregistered_agents: allow"
+    first_token=$(head -n1 "$work/tokens.txt")
+    variant jwt "$identity_yaml" "" "Authorization: Bearer $first_token"
+    BENCH_TOKENS_FILE=$work/tokens.txt variant jwt-uncached "$identity_yaml" "" "Authorization: Bearer $first_token"
+  else
+    say "token issuer did not start (see $work/issuer.log): JWT variants skipped"
+  fi
+  stop_pid "$issuer_pid"
   if [[ -n ${BENCH_VARIANTS_FILE:-} ]]; then
     # shellcheck disable=SC1090
     source "$BENCH_VARIANTS_FILE"
@@ -517,7 +547,10 @@ if (( ${#variant_labels[@]} > 0 )); then
   md "## Portcullis variants"
   md ""
   table_header
-  for v in "${variant_labels[@]}"; do table_row "portcullis[$v]"; table_row "portcullis[$v]@half"; done
+  for v in "${variant_labels[@]}"; do
+    have "portcullis[$v]" && table_row "portcullis[$v]"
+    have "portcullis[$v]@half" && table_row "portcullis[$v]@half"
+  done
   md ""
 fi
 if (( ${#mem_rows[@]} > 0 )); then
@@ -559,6 +592,18 @@ if [[ -n ${MEM[portcullis,idle]:-} ]]; then
 else
   verdicts+=("| RSS <= 30 MiB in the memory test | not measured | – |")
 fi
+# Each feature's cost, as a ratio of two runs of this benchmark.
+ratio_verdict() {  # TARGET_TEXT NUMERATOR DENOMINATOR MIN_RATIO
+  if have "$2" && have "$3"; then
+    local r; r=$(awk -v a="${R_rps[$2]}" -v b="${R_rps[$3]}" 'BEGIN { printf "%.2f", a / b }')
+    verdict "$1" "$(awk -v r="$r" -v t="$4" 'BEGIN { print (r >= t) ? 1 : 0 }')" "${r} x ($(printf '%.0f' "${R_rps[$2]}") vs $(printf '%.0f' "${R_rps[$3]}") req/s)"
+  else
+    verdicts+=("| $1 | not measured | – |")
+  fi
+}
+ratio_verdict "JWT verification on (cached) >= 0.9 x without" "portcullis[jwt]" portcullis 0.9
+ratio_verdict "policy on >= 0.9 x the same config without it" "portcullis[policy+audit]" "portcullis[audit]" 0.9
+ratio_verdict "audit on >= 0.8 x without" "portcullis[audit]" portcullis 0.8
 for v in "${verdicts[@]}"; do md "$v"; done
 
 mkdir -p "$bench/results"

@@ -6,6 +6,9 @@
 --   BENCH_BODY       request body file (default: bench/wrk/tools-call-request.json)
 --   MCP_SESSION_ID   adds Mcp-Session-Id when set
 --   BENCH_HEADERS    extra headers, "Name: value" separated by "|" (e.g. a Bearer token)
+--   BENCH_TOKENS_FILE  one bearer token per line: each request carries the next one
+--                    (round robin per connection thread), so a gateway's verified-token
+--                    cache misses when there are more tokens than it holds
 --   BENCH_DELAY_MS   pacing: when > 0 each connection waits a random 1 .. 2*N-1 ms
 --                    (mean N ms) before each request; the offered rate is then about
 --                    connections / (N ms + latency). 0 (default): closed loop, as fast
@@ -39,6 +42,25 @@ if extra and extra ~= "" then
     if name then
       wrk.headers[name] = value
     end
+  end
+end
+
+local tokens_file = os.getenv("BENCH_TOKENS_FILE")
+if tokens_file and tokens_file ~= "" then
+  local tokens, n, next_token = {}, 0, 0
+  for line in io.lines(tokens_file) do
+    if line ~= "" then
+      n = n + 1
+      tokens[n] = line
+    end
+  end
+  assert(n > 0, "no tokens in " .. tokens_file)
+  local headers = {}
+  for k, v in pairs(wrk.headers) do headers[k] = v end
+  function request()
+    next_token = next_token % n + 1
+    headers["Authorization"] = "Bearer " .. tokens[next_token]
+    return wrk.format(nil, nil, headers, body)
   end
 end
 
