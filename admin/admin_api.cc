@@ -324,7 +324,44 @@ AdminResponse AdminApi::handle_v1(const AdminRequest& request, std::string_view 
     if (auto e = need(caller->operator_, "operator")) return *e;
     return post_rotate(*caller, seg[1]);
   }
+  if (seg.size() == 1 && seg[0] == "tools") {
+    if (m != "GET") return method_not_allowed("GET");
+    if (auto e = need(caller->viewer, "viewer")) return *e;
+    if (!hooks_.tools) return error(404, "not_found", "no policy is loaded: there is no tool catalog");
+    return json_response(200, hooks_.tools());
+  }
+  if (seg.size() == 4 && seg[0] == "tools" && !empty_id(seg[1]) && !empty_id(seg[2]) && seg[3] == "accept") {
+    if (m != "POST") return method_not_allowed("POST");
+    if (auto e = need(caller->operator_, "operator")) return *e;
+    return post_accept_tool(*caller, request, seg[1], seg[2]);
+  }
   return error(404, "not_found", "no such endpoint");
+}
+
+AdminResponse AdminApi::post_accept_tool(const Caller& caller, const AdminRequest& request, std::string_view upstream,
+                                         std::string_view tool) const {
+  if (!hooks_.accept_tool) return error(404, "not_found", "no policy is loaded: there is no tool catalog");
+  AdminResponse err;
+  auto body = parse_body(request.body, false, err);
+  if (!body) return err;
+  std::string fingerprint;
+  for (auto& [key, value] : body->items()) {
+    if (key != "fingerprint") return error(400, "bad_request", "unexpected key \"" + key + "\"; expected fingerprint");
+    if (value.is_string()) fingerprint = value.get<std::string>();
+  }
+  bool hex = fingerprint.size() == 64 && fingerprint.find_first_not_of("0123456789abcdef") == std::string::npos;
+  if (!hex) return error(400, "bad_request", "\"fingerprint\" must be 64 lowercase hex digits (GET /admin/v1/tools)");
+  nlohmann::json details = {{"upstream", upstream}, {"tool", tool}, {"fingerprint", fingerprint}};
+  auto res = hooks_.accept_tool(upstream, tool, fingerprint);
+  if (!res) {
+    details["error"] = res.error().message;
+    audit(caller, "accept_tool", "failed", details);
+    if (res.error().message.rfind("unknown upstream", 0) == 0) return error(404, "not_found", res.error().message);
+    return error(500, "not_persisted", res.error().message);
+  }
+  details["released"] = res->value("released", false);
+  audit(caller, "accept_tool", "ok", details);
+  return json_response(200, *res);
 }
 
 AdminResponse AdminApi::post_kill(const Caller& caller, const AdminRequest& request) const {

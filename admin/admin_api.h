@@ -14,7 +14,7 @@
 // (role), then 400 (body). GET /admin/ (the web page) needs no token: the page
 // asks for one and sends it with each API call.
 //
-// Every admin action (kill, lift, approve, deny, reload, rotate), and every
+// Every admin action (kill, lift, approve, deny, reload, rotate, accept_tool), and every
 // refusal of an authenticated admin (403, 409), is reported to hooks.audit
 // with the admin's name. Responses never contain secrets or token hashes.
 //
@@ -66,6 +66,16 @@ struct AdminHooks {
   // POST /admin/v1/credentials/{name}/rotate. An error whose message starts
   // with "unknown provider" answers 404; other errors 502.
   std::function<Result<nlohmann::json>(std::string_view provider)> rotate;
+  // GET /admin/v1/tools: the tool catalog as {"tools": [...]}, each with its
+  // pinned and latest seen fingerprint and whether it is held.
+  std::function<nlohmann::json()> tools;
+  // POST /admin/v1/tools/{upstream}/{tool}/accept: pins `fingerprint` (64
+  // lowercase hex) for the tool, durably when pins are kept in a file. An
+  // error starting with "unknown upstream" answers 404; any other (the pin is
+  // in effect but could not be saved) 500.
+  std::function<Result<nlohmann::json>(std::string_view upstream, std::string_view tool,
+                                       std::string_view fingerprint)>
+      accept_tool;
   // One JSON record per admin action; the gateway appends it to the audit log.
   std::function<void(nlohmann::json record)> audit;
   std::function<std::chrono::system_clock::time_point()> clock;  // default system_clock::now
@@ -106,6 +116,8 @@ class AdminApi {
   AdminResponse get_decisions(std::string_view query) const;
   AdminResponse post_reload(const Caller& caller) const;
   AdminResponse post_rotate(const Caller& caller, std::string_view provider) const;
+  AdminResponse post_accept_tool(const Caller& caller, const AdminRequest& request, std::string_view upstream,
+                                 std::string_view tool) const;
 
   KillSwitches& kill_switches_;
   Approvals& approvals_;

@@ -347,7 +347,8 @@ void Metrics::audit_write_latency(double seconds) { impl_->audit_write->Observe(
 
 namespace {
 template <class Cache>
-void count_result(Cache& cache, Family<Counter>& family, const char* label, std::string_view name, bool ok) {
+void count_result(Cache& cache, Family<Counter>& family, const char* label, std::string_view name, bool ok,
+                  std::uint64_t n) {
   name = or_none(name);
   std::string_view result = ok ? "ok" : "error";
   cache
@@ -355,15 +356,15 @@ void count_result(Cache& cache, Family<Counter>& family, const char* label, std:
           make_key(name, result),
           [&] { return &family.Add({{label, std::string(name)}, {"result", std::string(result)}}); },
           [&] { return &family.Add({{label, std::string(kOverflow)}, {"result", std::string(kOverflow)}}); })
-      ->Increment();
+      ->Increment(static_cast<double>(n));
 }
 }  // namespace
 
-void Metrics::jwks_refresh(std::string_view issuer, bool ok) {
-  count_result(impl_->jwks, impl_->jwks_family, "issuer", issuer, ok);
+void Metrics::jwks_refresh(std::string_view issuer, bool ok, std::uint64_t n) {
+  if (n > 0) count_result(impl_->jwks, impl_->jwks_family, "issuer", issuer, ok, n);
 }
-void Metrics::credential_refresh(std::string_view provider, bool ok) {
-  count_result(impl_->credential, impl_->credential_family, "provider", provider, ok);
+void Metrics::credential_refresh(std::string_view provider, bool ok, std::uint64_t n) {
+  if (n > 0) count_result(impl_->credential, impl_->credential_family, "provider", provider, ok, n);
 }
 
 void Metrics::add_collector(std::function<void(Metrics&)> collector) {

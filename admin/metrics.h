@@ -22,6 +22,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -69,8 +70,9 @@ class Metrics {
 
   // portcullis_jwks_refresh_total{issuer,result} and
   // portcullis_credential_refresh_total{provider,result}; result is ok | error.
-  void jwks_refresh(std::string_view issuer, bool ok);
-  void credential_refresh(std::string_view provider, bool ok);
+  // `n`: how many fetches (a collector adds what happened since its last run).
+  void jwks_refresh(std::string_view issuer, bool ok, std::uint64_t n = 1);
+  void credential_refresh(std::string_view provider, bool ok, std::uint64_t n = 1);
 
   // Called by render() before serializing, in registration order, on the
   // scraping thread. A collector typically calls the set_* gauges above. It

@@ -139,6 +139,7 @@ struct CredentialsConfig {
 struct PolicyConfig {
   std::vector<std::string> files;  // resolved relative to the config file
   bool shadow = false;             // mode: shadow
+  std::string pins_file;           // tool pins kept across restarts; empty: in memory only
 };
 
 struct AuditConfig {

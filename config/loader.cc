@@ -506,6 +506,10 @@ class Loader {
       if (!p.empty()) c_.policy.files.push_back(p);
     }
     if (auto v = n["mode"].as_enum({"enforce", "shadow"})) c_.policy.shadow = *v == "shadow";
+    if (auto v = n["pins_file"].as_string()) {
+      if (v->empty()) n["pins_file"].error("must not be empty");
+      else c_.policy.pins_file = resolve(*v);
+    }
   }
 
   void audit(const YamlNode& n) {

@@ -128,7 +128,7 @@ DecideResult decide_request(const policy::PolicySnapshot& snapshot, PolicyState&
 void filter_tools_list(const policy::PolicySnapshot& snapshot, PolicyState& state, const RequestContext& ctx,
                        json& result) {
   static const std::vector<std::string> kNoGroups;
-  state.catalog.observe_list(ctx.upstream->name, result);
+  if (state.catalog.observe_list(ctx.upstream->name, result) > 0 && state.pins) state.pins->changed();
   auto facts = facts_for(ctx, kNoGroups);
   result = policy::filter_tools_list(snapshot, facts, ctx.upstream->name, result, &state.catalog);
 }

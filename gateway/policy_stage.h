@@ -11,6 +11,7 @@
 #include "gateway/request_context.h"
 #include "policy/decision.h"
 #include "policy/limit_counter.h"
+#include "policy/pin_file.h"
 #include "policy/policy_snapshot.h"
 #include "policy/tool_catalog.h"
 
@@ -20,6 +21,7 @@ namespace portcullis::gateway {
 struct PolicyState {
   policy::ToolCatalog catalog;
   policy::InMemoryLimitCounter limits;
+  std::unique_ptr<policy::PinFile> pins;  // null: pins last as long as the process (policy.pins_file unset)
 };
 
 struct DecideResult {

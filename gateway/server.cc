@@ -4,7 +4,9 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <map>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -74,6 +76,14 @@ Result<std::shared_ptr<credentials::EmbeddedVault>> open_vault(const config::Con
 }
 
 }  // namespace
+
+// What the metrics collector last added per JWKS issuer and credentials
+// provider, for the runtime generation it last saw.
+struct FetchCountsSeen {
+  std::mutex mu;
+  const Runtime* runtime = nullptr;
+  std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> counts;  // ok, failed
+};
 
 struct Server::Impl {
   config::ConfigPtr config;
@@ -381,6 +391,46 @@ Status Server::Impl::start_admin() {
     m.set_kill_switches_engaged(static_cast<double>(kills->list().size()));
     if (audit) m.audit_queue_depth(static_cast<double>(audit->stats().queue_depth));
   });
+  // JWKS and credential fetches: the verifier and the providers count them;
+  // each scrape adds what happened since the previous one. A reload builds a
+  // new verifier and registry, whose counts start again from zero.
+  metrics->add_collector([this, seen = std::make_shared<FetchCountsSeen>()](admin::Metrics& m) {
+    RuntimePtr rt;
+    {
+      std::lock_guard lk(current_mu);
+      rt = current;
+    }
+    if (!rt) return;
+    std::lock_guard lk(seen->mu);
+    if (rt.get() != seen->runtime) {
+      seen->runtime = rt.get();
+      seen->counts.clear();
+    }
+    auto add = [&](const std::string& key, std::uint64_t ok, std::uint64_t failed, auto&& count) {
+      auto& last = seen->counts[key];
+      count(ok - std::min(ok, last.first), failed - std::min(failed, last.second));
+      last = {std::max(ok, last.first), std::max(failed, last.second)};
+    };
+    if (rt->verifier) {
+      auto stats = rt->verifier->stats();
+      const auto& issuers = rt->config->identity.issuers;
+      for (std::size_t i = 0; i < stats.issuers.size() && i < issuers.size(); ++i) {
+        const std::string& name = issuers[i].issuer;
+        add("jwks " + name, stats.issuers[i].refreshes, stats.issuers[i].failures, [&](auto ok, auto failed) {
+          m.jwks_refresh(name, true, ok);
+          m.jwks_refresh(name, false, failed);
+        });
+      }
+    }
+    if (rt->credentials) {
+      for (const auto& c : rt->credentials->counters()) {
+        add("credential " + c.provider, c.stats.refreshes, c.stats.failures, [&](auto ok, auto failed) {
+          m.credential_refresh(c.provider, true, ok);
+          m.credential_refresh(c.provider, false, failed);
+        });
+      }
+    }
+  });
   if (!kills->list().empty())
     log::warn("kill switches in force from the state file", {{"count", kills->list().size()}});
 
@@ -413,7 +463,38 @@ Status Server::Impl::start_admin() {
   };
   hooks.audit = [this](nlohmann::json record) {
     log::info("admin action", record);
-    if (audit) audit->append({std::string(audit::kind::kAdminAction), std::move(record)}, [](const audit::AuditStatus&) {});
+    if (!audit) return;
+    // The record's envelope carries the kind and the time; fields with the
+    // envelope's names would make the log refuse the record.
+    record.erase("type");
+    for (auto it = record.begin(); it != record.end();)
+      it = audit::is_reserved_field(it.key()) ? record.erase(it) : std::next(it);
+    audit->append({std::string(audit::kind::kAdminAction), std::move(record)}, [](const audit::AuditStatus& st) {
+      if (!st) log::error("an admin action is missing from the audit log", {{"error", st.error().message}});
+    });
+  };
+  hooks.tools = [this] {
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& t : policy_state.catalog.all()) {
+      list.push_back({{"upstream", t->upstream}, {"tool", t->name}, {"pinned_fingerprint", t->pinned_fingerprint},
+                      {"seen_fingerprint", t->seen_fingerprint}, {"held", t->held()}, {"annotations", t->annotations}});
+    }
+    return nlohmann::json{{"tools", std::move(list)}, {"persisted", policy_state.pins != nullptr}};
+  };
+  hooks.accept_tool = [this](std::string_view upstream, std::string_view tool,
+                             std::string_view fingerprint) -> Result<nlohmann::json> {
+    bool known = false;
+    for (const auto& up : config->upstreams) known = known || up.name == upstream;
+    if (!known) return Err("unknown upstream: " + std::string(upstream));
+    bool released = policy_state.catalog.accept(upstream, tool, fingerprint);
+    nlohmann::json out{{"upstream", upstream}, {"tool", tool}, {"fingerprint", fingerprint}, {"released", released},
+                       {"persisted", false}};
+    if (policy_state.pins) {
+      if (auto saved = policy_state.pins->save_now(); !saved)
+        return Err("the pin is in effect but not saved (a restart would lose it): " + saved.error().message);
+      out["persisted"] = true;
+    }
+    return out;
   };
   admin_api = std::make_unique<admin::AdminApi>(acfg.tokens, *kills, *approvals, *inventory, std::move(hooks));
 
@@ -500,6 +581,19 @@ int Server::run() {
     }
     d.audit = std::move(opened.value());
     log::info("audit log open", {{"dir", d.config->audit.dir}, {"fail_open", d.config->audit.fail_open}});
+  }
+  if (const auto& pins_file = d.config->policy.pins_file; !pins_file.empty()) {
+    auto pins = policy::PinFile::open(pins_file, d.policy_state.catalog, [](const Status& saved) {
+      if (!saved) log::error("tool pins not saved: a restart would pin tools afresh", {{"error", saved.error().message}});
+    });
+    if (!pins) {
+      log::error("cannot start: policy.pins_file", {{"error", pins.error().message}});
+      return 1;
+    }
+    d.policy_state.pins = std::move(pins.value());
+    log::info("tool pins loaded", {{"file", pins_file}, {"pins", d.policy_state.catalog.all().size()}});
+  } else if (!d.config->policy.files.empty()) {
+    log::warn("policy.pins_file is not set: tool pins last only as long as the process");
   }
   if (auto st = d.start_admin(); !st) {
     log::error("cannot start", {{"error", st.error().message}});

@@ -62,11 +62,13 @@ ToolCatalog::Observation ToolCatalog::observe(std::string_view upstream, const n
   return result;
 }
 
-void ToolCatalog::observe_list(std::string_view upstream, const nlohmann::json& list_result) {
-  if (!list_result.is_object()) return;
+std::size_t ToolCatalog::observe_list(std::string_view upstream, const nlohmann::json& list_result) {
+  if (!list_result.is_object()) return 0;
   auto tools = list_result.find("tools");
-  if (tools == list_result.end() || !tools->is_array()) return;
-  for (const auto& tool : *tools) observe(upstream, tool);
+  if (tools == list_result.end() || !tools->is_array()) return 0;
+  std::size_t pinned = 0;
+  for (const auto& tool : *tools) pinned += observe(upstream, tool) == Observation::kNew;
+  return pinned;
 }
 
 bool ToolCatalog::accept(std::string_view upstream, std::string_view tool, std::string_view fp) {

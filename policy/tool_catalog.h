@@ -51,8 +51,9 @@ class ToolCatalog {
   static std::string fingerprint(const nlohmann::json& tool);
 
   Observation observe(std::string_view upstream, const nlohmann::json& tool);
-  // Observes every entry of a tools/list result ({"tools": [...]}).
-  void observe_list(std::string_view upstream, const nlohmann::json& list_result);
+  // Observes every entry of a tools/list result ({"tools": [...]}); returns
+  // how many tools were pinned on first sight (the pins changed).
+  std::size_t observe_list(std::string_view upstream, const nlohmann::json& list_result);
 
   // Pins `fingerprint` for the tool (creating the entry if needed). Returns
   // true if the tool is no longer held (its latest definition matches).

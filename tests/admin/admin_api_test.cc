@@ -4,6 +4,7 @@
 #include <openssl/evp.h>
 
 #include "admin/file_state_store.h"
+#include "policy/tool_catalog.h"
 #include "tests/admin/test_util.h"
 
 namespace portcullis::admin {
@@ -30,6 +31,8 @@ struct Env {
   std::vector<nlohmann::json> audit;
   std::string decisions_agent;
   std::size_t decisions_limit = 0;
+  policy::ToolCatalog catalog;
+  bool save_fails = false;
   AdminApi api{tokens(), kills, approvals, inventory, hooks()};
 
   static std::vector<config::AdminToken> tokens() {
@@ -52,6 +55,16 @@ struct Env {
     h.rotate = [](std::string_view name) -> Result<nlohmann::json> {
       if (name != "crm-oauth") return Err("unknown provider " + std::string(name));
       return nlohmann::json::object();
+    };
+    h.tools = [this] {
+      nlohmann::json list = nlohmann::json::array();
+      for (const auto& t : catalog.all()) list.push_back({{"tool", t->name}, {"held", t->held()}});
+      return nlohmann::json{{"tools", list}};
+    };
+    h.accept_tool = [this](std::string_view up, std::string_view tool, std::string_view fp) -> Result<nlohmann::json> {
+      bool released = catalog.accept(up, tool, fp);
+      if (save_fails) return Err("cannot write pins.json: No space left on device");
+      return nlohmann::json{{"released", released}};
     };
     return h;
   }
@@ -262,6 +275,39 @@ TEST_CASE("reload and rotate call their hooks, need operator, and are audited") 
   CHECK(e.audit.back()["action"] == "rotate");
   CHECK(e.audit.back()["provider"] == "crm-oauth");
   CHECK(e.call("POST", "/admin/v1/credentials/nope/rotate", "ops-secret").status == 404);
+}
+
+TEST_CASE("an operator accepts a changed tool definition; viewers can list the catalog") {
+  Env e;
+  nlohmann::json v1 = {{"name", "read_record"}, {"description", "v1"}};
+  nlohmann::json v2 = {{"name", "read_record"}, {"description", "v2"}};
+  e.catalog.observe("crm", v1);
+  e.catalog.observe("crm", v2);
+  REQUIRE(e.catalog.find("crm", "read_record")->held());
+  auto listed = e.call("GET", "/admin/v1/tools", "viewer-secret");
+  CHECK(listed.status == 200);
+  CHECK(body(listed)["tools"][0]["held"] == true);
+
+  std::string fp2 = policy::ToolCatalog::fingerprint(v2);
+  std::string path = "/admin/v1/tools/crm/read_record/accept";
+  CHECK(e.call("POST", path, "viewer-secret", R"({"fingerprint":")" + fp2 + "\"}").status == 403);
+  CHECK(e.call("POST", path, "ops-secret", R"({"fingerprint":"ABC"})").status == 400);
+  CHECK(e.call("POST", path, "ops-secret", R"({"fp":"x"})").status == 400);
+  CHECK(e.call("GET", path, "ops-secret").status == 405);
+  CHECK(e.catalog.find("crm", "read_record")->held());
+
+  auto ok = e.call("POST", path, "ops-secret", R"({"fingerprint":")" + fp2 + "\"}");
+  CHECK(ok.status == 200);
+  CHECK(body(ok)["released"] == true);
+  CHECK_FALSE(e.catalog.find("crm", "read_record")->held());
+  CHECK(e.audit.back()["action"] == "accept_tool");
+  CHECK(e.audit.back()["admin"] == "ops");
+  CHECK(e.audit.back()["fingerprint"] == fp2);
+
+  e.save_fails = true;
+  auto failed = e.call("POST", path, "ops-secret", R"({"fingerprint":")" + std::string(64, 'c') + "\"}");
+  CHECK(failed.status == 500);
+  CHECK(e.audit.back()["outcome"] == "failed");
 }
 
 TEST_CASE("the web page is served without a token with a strict CSP") {

@@ -451,9 +451,12 @@ TEST_CASE("a missing policy file is an error naming the key") {
 TEST_CASE("policy files resolve against the config's directory and shadow mode is read") {
   TempDir dir;
   dir.write("p/policy.yaml", "x");
-  ConfigPtr c = load_ok("policy: { files: [p/policy.yaml], mode: shadow }\naudit: { dir: /var/audit }\n", dir.path());
+  ConfigPtr c = load_ok(
+      "policy: { files: [p/policy.yaml], mode: shadow, pins_file: state/pins.json }\naudit: { dir: /var/audit }\n",
+      dir.path());
   CHECK(c->policy.files == std::vector<std::string>{dir.path() + "/p/policy.yaml"});
   CHECK(c->policy.shadow);
+  CHECK(c->policy.pins_file == dir.path() + "/state/pins.json");
   CHECK(c->audit.dir == "/var/audit");
 }
 

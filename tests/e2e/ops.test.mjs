@@ -9,7 +9,7 @@
 //   - kill all, kill upstream;
 //   - a gateway restart keeps the kill (admin.state_file); lifting restores;
 //   - admin API: no token, wrong token, role too low are refused;
-//   - GET /metrics on both listeners, without a token.
+//   - GET /metrics on both listeners, without a token (JWKS fetches counted).
 //
 // Env: E2E_KILL_STREAM_MS  the bound asserted on "kill -> stream closed"
 //      (default 500 ms: the machines running this are loaded; measured 10-35 ms
@@ -438,6 +438,9 @@ describe('ops: kill switches end to end (identity from the OpenID provider fixtu
       assert.match(r.body, /^# TYPE portcullis_requests_total counter$/m, `GET ${base}/metrics has portcullis_requests_total`);
       assert.match(r.body, /^portcullis_requests_total\{[^}]*route="(crm|\/mcp\/crm)"[^}]*\} \d/m, `GET ${base}/metrics counts requests on route crm`);
       assert.match(r.body, /^portcullis_open_streams \d/m, `GET ${base}/metrics has portcullis_open_streams`);
+      // The gateway fetched the IdP's JWKS at start: the collector counts it.
+      const jwks = /^portcullis_jwks_refresh_total\{[^}]*result="ok"[^}]*\} (\d+)/m.exec(r.body);
+      assert.ok(jwks && Number(jwks[1]) >= 1, `GET ${base}/metrics counts JWKS fetches: ${r.body.split('\n').filter((l) => l.includes('jwks')).join(' | ')}`);
     }
   });
 });

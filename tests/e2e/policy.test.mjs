@@ -39,6 +39,7 @@ const ADMIN = {
   carol: 'admin-carol-token-61f0a9d2c4b8',
   alice: 'admin-alice-token-3c8e1b7f5a20',
   ops: 'admin-ops-token-9d2b4f6a8c1e',
+  oper: 'admin-oper-token-4e7a0c9b2d61',
 };
 const sha256 = (s) => createHash('sha256').update(s).digest('hex');
 const escapeRe = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -90,6 +91,8 @@ describe('policy: decisions end to end (SDK client, SDK upstreams, OAuth agents,
   let publicUrl;
   let adminBase;
   let auditDir;
+  let gwConfig;
+  let pinsFile;
   const tokens = {};
 
   async function connect(agent, route) {
@@ -160,6 +163,8 @@ describe('policy: decisions end to end (SDK client, SDK upstreams, OAuth agents,
     adminBase = `http://127.0.0.1:${adminPort}`;
     fs.mkdirSync(TMP_DIR, { recursive: true });
     auditDir = path.join(TMP_DIR, `${process.pid}-policy-audit`);
+    pinsFile = path.join(TMP_DIR, `${process.pid}-policy-pins.json`);
+    fs.rmSync(pinsFile, { force: true });
 
     idp = await startIdp({
       ttl: 600,
@@ -168,8 +173,7 @@ describe('policy: decisions end to end (SDK client, SDK upstreams, OAuth agents,
     });
     [crm, payments] = await Promise.all([startScenarioUpstream('crm', stack), startScenarioUpstream('payments', stack)]);
 
-    gw = await startGateway(
-      {
+    gwConfig = {
         server: { listen: `127.0.0.1:${gwPort}`, public_url: publicUrl },
         upstreams: [
           { name: 'crm', url: crm.url, path: '/mcp/crm' },
@@ -186,7 +190,7 @@ describe('policy: decisions end to end (SDK client, SDK upstreams, OAuth agents,
           { id: 'intern-bot', owner: 'dave@example.com', groups: ['support'], clearance: 'internal' },
           { id: 'finance-bot', owner: 'bob@example.com', groups: ['finance'], clearance: 'confidential' },
         ],
-        policy: { files: [POLICY_FILE], mode: 'enforce' },
+        policy: { files: [POLICY_FILE], mode: 'enforce', pins_file: pinsFile },
         audit: { dir: auditDir, on_failure: 'fail_closed' },
         admin: {
           listen: `127.0.0.1:${adminPort}`,
@@ -194,13 +198,13 @@ describe('policy: decisions end to end (SDK client, SDK upstreams, OAuth agents,
             { name: 'carol@example.com', sha256: sha256(ADMIN.carol), roles: ['viewer', 'approver'] },
             { name: 'alice@example.com', sha256: sha256(ADMIN.alice), roles: ['viewer', 'approver'] },
             { name: 'ops', sha256: sha256(ADMIN.ops), roles: ['viewer'] },
+            { name: 'oper', sha256: sha256(ADMIN.oper), roles: ['operator'] },
           ],
           state_file: path.join(TMP_DIR, `${process.pid}-policy.state`),
           approval_timeout: `${APPROVAL_TIMEOUT_S}s`,
         },
-      },
-      { stack, timeoutMs: 30000 },
-    );
+    };
+    gw = await startGateway(gwConfig, { stack, timeoutMs: 30000 });
     for (const agent of Object.keys(SECRETS)) {
       tokens[agent] = await idp.accessToken(agent, SECRETS[agent], { resource: publicUrl, scope: 'mcp' });
     }
@@ -445,12 +449,88 @@ describe('policy: decisions end to end (SDK client, SDK upstreams, OAuth agents,
     assert.notEqual(again.isError, true, JSON.stringify(again));
   });
 
+  test('a rate limit with on_exceed: suspend_agent engages the kill switch for the agent; an operator lifts it', async () => {
+    const fin = await client('finance-bot', 'payments');
+    const transfer = () => fin.callTool({ name: 'transfer_funds', arguments: { amount: 10, currency: 'EUR', to: 'acct-9' } });
+    // finance-small-transfers allows 20 per hour per agent; one went through earlier.
+    let allowed = 0;
+    let denied;
+    for (let i = 0; i < 25 && !denied; i++) {
+      const r = await transfer();
+      if (r.isError) denied = r;
+      else allowed++;
+    }
+    assert.ok(denied, 'the limit was reached');
+    assert.ok(allowed >= 1 && allowed <= 19, `allowed ${allowed} more transfers before the limit of 20 per hour`);
+    assert.match(textOf(denied), /rate limit/i, textOf(denied));
+    const kills = await admin('ops', 'GET', '/admin/v1/kill');
+    const sw = kills.json.kill_switches.find((k) => k.kind === 'agent' && k.target === 'finance-bot');
+    assert.ok(sw, `an agent kill switch for finance-bot: ${kills.text}`);
+    assert.match(sw.reason, /finance-small-transfers/, `the reason names the rule: ${sw.reason}`);
+    // Suspended: even a read the policy allows is refused now, on any route.
+    await assert.rejects(fin.callTool({ name: 'get_balance', arguments: { account: 'acct-1' } }), /403|kill switch/i);
+    // Other agents are not affected.
+    const other = await (await client('support-bot')).callTool({ name: 'read_record', arguments: { id: 'r-1', limit: 1 } });
+    assert.notEqual(other.isError, true, JSON.stringify(other));
+    const lifted = await admin('oper', 'DELETE', `/admin/v1/kill/${sw.id}`);
+    assert.equal(lifted.status, 200, lifted.text);
+    sessions.delete('finance-bot payments');
+    const after = await (await client('finance-bot', 'payments')).callTool({ name: 'get_balance', arguments: { account: 'acct-1' } });
+    assert.notEqual(after.isError, true, `after the lift: ${JSON.stringify(after)}`);
+  });
+
+  let acceptedFingerprint;
+  test('an operator accepts a changed tool definition through the admin API; the pin is saved in policy.pins_file', async () => {
+    const support = await client('support-bot');
+    await crm.changeTool({ name: 'read_ticket', description: 'Reads a support ticket (v2: adds the ticket history).' });
+    assert.ok(!(await support.listTools()).tools.some((t) => t.name === 'read_ticket'), 'held: not listed');
+    const catalog = await admin('ops', 'GET', '/admin/v1/tools');
+    assert.equal(catalog.status, 200, catalog.text);
+    assert.equal(catalog.json.persisted, true);
+    const entry = catalog.json.tools.find((t) => t.upstream === 'crm' && t.tool === 'read_ticket');
+    assert.equal(entry?.held, true, `GET /admin/v1/tools: ${catalog.text}`);
+    assert.notEqual(entry.seen_fingerprint, entry.pinned_fingerprint);
+
+    const acceptPath = '/admin/v1/tools/crm/read_ticket/accept';
+    const viewer = await admin('ops', 'POST', acceptPath, { fingerprint: entry.seen_fingerprint });
+    assert.equal(viewer.status, 403, `a viewer cannot accept: ${viewer.text}`);
+    const unknown = await admin('oper', 'POST', '/admin/v1/tools/nope/read_ticket/accept', { fingerprint: entry.seen_fingerprint });
+    assert.equal(unknown.status, 404, unknown.text);
+    const ok = await admin('oper', 'POST', acceptPath, { fingerprint: entry.seen_fingerprint });
+    assert.equal(ok.status, 200, ok.text);
+    assert.equal(ok.json.released, true);
+    assert.equal(ok.json.persisted, true);
+    acceptedFingerprint = entry.seen_fingerprint;
+
+    assert.ok((await support.listTools()).tools.some((t) => t.name === 'read_ticket'), 'listed again with the accepted definition');
+    const res = await support.callTool({ name: 'read_ticket', arguments: { id: 't-1', limit: 1 } });
+    assert.notEqual(res.isError, true, JSON.stringify(res));
+    const saved = JSON.parse(fs.readFileSync(pinsFile, 'utf8'));
+    assert.equal(saved.pins.find((p) => p.upstream === 'crm' && p.tool === 'read_ticket')?.fingerprint, acceptedFingerprint);
+    const audited = (await auditTail()).filter((r) => r.action === 'accept_tool' && r.outcome === 'ok');
+    assert.equal(audited.at(0)?.admin, 'oper', 'the accept is audited with the admin name');
+  });
+
   test('the gateway stops cleanly and the audit chain verifies', async () => {
     for (const c of clients.splice(0)) await closeQuietly(c);
     sessions.clear();
     await stopGatewayCleanly(assert, gw);
     const v = await runPortcullis(['audit', 'verify', auditDir]);
     assert.equal(v.code, 0, `audit verify: ${v.stdout}${v.stderr}`);
+  });
+
+  test('after a restart the saved pins hold: a definition changed while the gateway was down stays held', async () => {
+    assert.ok(acceptedFingerprint, 'needs the accept test');
+    await crm.restore('read_ticket'); // the original definition: not the accepted one
+    gw = await startGateway(gwConfig, { stack, timeoutMs: 30000 });
+    const support = await client('support-bot');
+    assert.ok(!(await support.listTools()).tools.some((t) => t.name === 'read_ticket'), 'held after the restart');
+    const entry = (await admin('ops', 'GET', '/admin/v1/tools')).json.tools.find((t) => t.tool === 'read_ticket');
+    assert.equal(entry.pinned_fingerprint, acceptedFingerprint, 'the pin came from the file');
+    assert.equal(entry.held, true);
+    for (const c of clients.splice(0)) await closeQuietly(c);
+    sessions.clear();
+    await stopGatewayCleanly(assert, gw);
   });
 });
 
