@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <ctime>
 #include <mutex>
 #include <string>
@@ -14,6 +15,8 @@ namespace portcullis::gateway::log {
 namespace {
 
 constexpr std::size_t kMaxBuffered = 4 << 20;
+constexpr std::size_t kFlushAt = 64 << 10;                   // a full buffer is written at once
+constexpr std::chrono::milliseconds kLinger{2};
 
 std::atomic<int> g_level{static_cast<int>(Level::kInfo)};
 
@@ -55,12 +58,23 @@ std::string timestamp() {
   auto now = std::chrono::system_clock::now();
   auto t = std::chrono::system_clock::to_time_t(now);
   auto us = std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count() % 1000000;
-  std::tm tm;
-  gmtime_r(&t, &tm);
+  // The date and time of day change once a second: format them once.
+  thread_local std::time_t cached_second = -1;
+  thread_local char prefix[24];
+  if (t != cached_second) {
+    std::tm tm;
+    gmtime_r(&t, &tm);
+    std::snprintf(prefix, sizeof prefix, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
+                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    cached_second = t;
+  }
   char out[40];
-  std::snprintf(out, sizeof out, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<long long>(us));
+  std::snprintf(out, sizeof out, "%s.%06lldZ", prefix, static_cast<long long>(us));
   return out;
+}
+
+void append_json(std::string& out, const nlohmann::json& value) {
+  out += value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace
@@ -90,6 +104,10 @@ void start() {
       write_fd(out);
       lk.lock();
       if (stop && w.buf.empty()) return;
+      // Linger briefly so that a busy gateway writes many lines per write(2)
+      // and producers rarely need to wake this thread.
+      if (!w.stopping && w.buf.size() < kFlushAt)
+        w.cv.wait_for(lk, kLinger, [&] { return w.stopping || w.buf.size() >= kFlushAt; });
     }
   });
 }
@@ -109,11 +127,25 @@ void stop() {
 
 void write(Level level, std::string_view msg, nlohmann::json fields) {
   if (!enabled(level)) return;
-  nlohmann::json line = {{"ts", timestamp()}, {"level", level_name(level)}, {"msg", msg}};
-  if (fields.is_object())
-    for (auto& [k, v] : fields.items()) line[k] = std::move(v);
-  std::string s = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  s += '\n';
+  // Serialized directly: no second JSON object is built for the line.
+  std::string s;
+  s.reserve(256);
+  s += "{\"ts\":\"";
+  s += timestamp();
+  s += "\",\"level\":\"";
+  s += level_name(level);
+  s += "\",\"msg\":";
+  append_json(s, nlohmann::json(msg));
+  if (fields.is_object()) {
+    for (const auto& [k, v] : fields.items()) {
+      if (k == "ts" || k == "level" || k == "msg") continue;  // the line's own keys
+      s += ',';
+      append_json(s, nlohmann::json(k));
+      s += ':';
+      append_json(s, v);
+    }
+  }
+  s += "}\n";
   auto& w = writer();
   {
     std::lock_guard lk(w.mu);
@@ -122,8 +154,11 @@ void write(Level level, std::string_view msg, nlohmann::json fields) {
         ++w.dropped;
         return;
       }
+      // The writer waits on the condition only when the buffer is empty (or
+      // lingers until it is large): other appends need no wake-up.
+      bool wake = w.buf.empty() || (w.buf.size() < kFlushAt && w.buf.size() + s.size() >= kFlushAt);
       w.buf += s;
-      w.cv.notify_one();
+      if (wake) w.cv.notify_one();
       return;
     }
   }
