@@ -399,6 +399,10 @@ AdminResponse AdminApi::post_kill(const Caller& caller, const AdminRequest& requ
   nlohmann::json j = to_json(res->kill_switch);
   j["persisted"] = res->persisted;
   if (!res->persisted) j["warning"] = "in effect, but not persisted (a restart would lose it): " + res->error;
+  j["shared"] = res->shared;
+  if (!res->shared)
+    j["share_warning"] = "in force on this replica; the others learn of it when the shared state is reachable "
+                         "again: " + res->share_error;
   if (!res->created) j["already_engaged"] = true;
   audit(caller, "kill", res->created ? "ok" : "exists",
         {{"kill_switch", to_json(res->kill_switch)}, {"persisted", res->persisted}, {"held_calls_killed", killed_held}});
@@ -412,6 +416,9 @@ AdminResponse AdminApi::delete_kill(const Caller& caller, std::string_view id) c
   j["lifted"] = true;
   j["persisted"] = res->persisted;
   if (!res->persisted) j["warning"] = "lifted now, but a restart would engage it again: " + res->error;
+  j["shared"] = res->shared;
+  if (!res->shared)
+    j["share_warning"] = "lifted on this replica; the others lift it when the shared state is reachable again: " + res->share_error;
   audit(caller, "lift", "ok", {{"kill_switch", to_json(res->kill_switch)}, {"persisted", res->persisted}});
   return json_response(200, j);
 }
@@ -443,6 +450,7 @@ AdminResponse AdminApi::decide(const Caller& caller, const AdminRequest& request
       case ApprovalError::Code::kAlreadyResolved: status = 409; code = "already_resolved"; break;
       case ApprovalError::Code::kSelfApproval: status = 403; code = "self_approval"; break;
       case ApprovalError::Code::kHashMismatch: status = 409; code = "arguments_changed"; break;
+      case ApprovalError::Code::kUnavailable: status = 503; code = "state_unavailable"; break;
     }
     if (status != 404) audit(caller, action, "refused", {{"approval_id", id}, {"error", code}});
     return error(status, code, e.message);

@@ -69,7 +69,53 @@ nlohmann::json to_json(const PendingApproval& p) {
           {"deadline", detail::format_time(c.deadline)}};
 }
 
+Result<PendingApproval> pending_approval_from_json(const nlohmann::json& j) {
+  if (!j.is_object()) return Err("held call: expected an object");
+  PendingApproval p;
+  HeldCall& c = p.call;
+  std::string created, deadline;
+  std::pair<const char*, std::string*> fields[] = {
+      {"id", &p.id},         {"agent", &c.agent},       {"owner", &c.owner},
+      {"user", &c.user},     {"upstream", &c.upstream}, {"tool", &c.tool},
+      {"arguments_hash", &c.arguments_hash}, {"rule_id", &c.rule_id},
+      {"decision_id", &c.decision_id},       {"created", &created},
+      {"deadline", &deadline},
+  };
+  for (auto& [key, out] : fields) {
+    auto it = j.find(key);
+    if (it == j.end()) continue;
+    if (!it->is_string()) return Err(std::string("held call: \"") + key + "\" must be a string");
+    *out = it->get<std::string>();
+  }
+  if (p.id.empty()) return Err("held call: missing id");
+  if (auto it = j.find("arguments"); it != j.end()) c.arguments_redacted = *it;
+  auto cr = detail::parse_time(created);
+  auto dl = detail::parse_time(deadline);
+  if (!cr || !dl) return Err("held call " + p.id + ": bad time");
+  c.created = *cr;
+  c.deadline = *dl;
+  return p;
+}
+
+namespace {
+
+std::optional<ApprovalOutcomeKind> outcome_kind(std::string_view name) {
+  for (auto k : {ApprovalOutcomeKind::kApproved, ApprovalOutcomeKind::kDenied, ApprovalOutcomeKind::kTimedOut,
+                 ApprovalOutcomeKind::kCancelled, ApprovalOutcomeKind::kKilled})
+    if (outcome_name(k) == name) return k;
+  return std::nullopt;
+}
+
+ApprovalError unavailable(const std::string& why) {
+  return ApprovalError{ApprovalError::Code::kUnavailable,
+                       "approvals are unavailable: the shared state cannot be reached (" + why + ")"};
+}
+
+}  // namespace
+
 Approvals::Approvals(Options options) : options_(options) {
+  if (options_.ledger && options_.ledger->shared())
+    options_.ledger->sync_approvals([this](const ApprovalRecord& r) { apply_remote_decision(r); });
   if (options_.ledger) {
     for (auto& r : options_.ledger->approval_records()) {
       if (recent_.count(r.id)) continue;
@@ -84,12 +130,40 @@ Approvals::Approvals(Options options) : options_(options) {
 }
 
 Result<std::string> Approvals::hold(HeldCall call, ApprovalResolver resolve) {
-  std::lock_guard lock(mu_);
-  if (pending_.size() >= options_.max_pending)
-    return Err("too many calls awaiting approval (" + std::to_string(options_.max_pending) + ")");
+  StateStore* shared = options_.ledger && options_.ledger->shared() ? options_.ledger : nullptr;
+  // Fail closed: a call held where no approver on another replica can see it
+  // would only time out.
+  if (shared && !shared->reachable())
+    return Err("approvals are unavailable: the shared state (Redis) cannot be reached");
   std::string id = detail::random_id("ap_", 16);
-  pending_.emplace(id, Entry{std::move(call), std::move(resolve)});
+  nlohmann::json j;
+  {
+    std::lock_guard lock(mu_);
+    if (pending_.size() >= options_.max_pending)
+      return Err("too many calls awaiting approval (" + std::to_string(options_.max_pending) + ")");
+    if (shared) j = to_json(PendingApproval{id, call});
+    pending_.emplace(id, Entry{std::move(call), std::move(resolve)});
+  }
+  if (shared) shared->share_held(SharedHeldCall{id, std::move(j)});
   return id;
+}
+
+void Approvals::unshare(const std::vector<Resolved>& done) {
+  if (!options_.ledger || !options_.ledger->shared()) return;
+  for (const auto& r : done) options_.ledger->unshare_held(r.record);
+}
+
+void Approvals::apply_remote_decision(const ApprovalRecord& record) {
+  auto kind = outcome_kind(record.outcome);
+  if (!kind) return;
+  std::vector<Resolved> done;
+  {
+    std::lock_guard lock(mu_);
+    auto it = pending_.find(record.id);
+    if (it == pending_.end()) return;
+    done.push_back(resolve_locked(it, ApprovalOutcome{*kind, record.decided_by, record.reason}, record.decided));
+  }
+  run(done);
 }
 
 Approvals::Resolved Approvals::resolve_locked(std::map<std::string, Entry>::iterator it, ApprovalOutcome outcome,
@@ -115,6 +189,40 @@ Result<ApprovalRecord, ApprovalError> Approvals::decide(std::string_view id, boo
                                                         std::string_view approver_identity, std::string_view reason,
                                                         std::optional<std::string_view> expected_hash,
                                                         std::chrono::system_clock::time_point now) {
+  StateStore* shared = options_.ledger && options_.ledger->shared() ? options_.ledger : nullptr;
+  if (shared) {
+    if (!shared->reachable()) return Err(unavailable("not connected"));
+    bool local = false;
+    ApprovalRecord claim;
+    {
+      std::lock_guard lock(mu_);
+      auto it = pending_.find(std::string(id));
+      if (it != pending_.end()) {
+        const HeldCall& c = it->second.call;
+        if (approve && !c.owner.empty() && detail::iequals(approver_identity, c.owner))
+          return Err(ApprovalError{ApprovalError::Code::kSelfApproval,
+                                   "an approver cannot approve a call by an agent they own (" + c.agent + ")"});
+        if (approve && expected_hash && *expected_hash != c.arguments_hash)
+          return Err(ApprovalError{ApprovalError::Code::kHashMismatch,
+                                   "the call's arguments hash is not the expected one"});
+        local = true;
+        claim = record_of(it->first, c,
+                          ApprovalOutcome{approve ? ApprovalOutcomeKind::kApproved : ApprovalOutcomeKind::kDenied,
+                                          std::string(approver_name), std::string(reason)},
+                          now);
+      }
+    }
+    if (!local)
+      return decide_remote(id, approve, approver_name, approver_identity, reason, expected_hash, now);
+    // Held here: claim it in the shared store first, so that no other
+    // replica decides it too. A call the store does not know (its share was
+    // lost) is decided here alone.
+    auto claimed = shared->claim_held(claim);
+    if (!claimed) return Err(unavailable(claimed.error().message));
+    if (*claimed == HeldClaim::kAlreadyDecided)
+      return Err(ApprovalError{ApprovalError::Code::kAlreadyResolved,
+                               "approval " + std::string(id) + " was already decided on another replica"});
+  }
   std::vector<Resolved> done;
   {
     std::lock_guard lock(mu_);
@@ -145,6 +253,66 @@ Result<ApprovalRecord, ApprovalError> Approvals::decide(std::string_view id, boo
   return rec;
 }
 
+Result<ApprovalRecord, ApprovalError> Approvals::decide_remote(std::string_view id, bool approve,
+                                                               std::string_view approver_name,
+                                                               std::string_view approver_identity,
+                                                               std::string_view reason,
+                                                               std::optional<std::string_view> expected_hash,
+                                                               std::chrono::system_clock::time_point now) {
+  StateStore& shared = *options_.ledger;
+  {
+    std::lock_guard lock(mu_);
+    if (auto r = recent_.find(std::string(id)); r != recent_.end())
+      return Err(ApprovalError{ApprovalError::Code::kAlreadyResolved,
+                               "approval " + std::string(id) + " was already resolved (" + r->second.outcome + ")"});
+  }
+  auto found = shared.find_held(std::string(id));
+  if (!found) return Err(unavailable(found.error().message));
+  if (!*found) {
+    auto decided = shared.find_decided(std::string(id));
+    if (!decided) return Err(unavailable(decided.error().message));
+    if (*decided)
+      return Err(ApprovalError{ApprovalError::Code::kAlreadyResolved, "approval " + std::string(id) +
+                                                                          " was already resolved (" +
+                                                                          (*decided)->outcome + ")"});
+    return Err(ApprovalError{ApprovalError::Code::kNotFound, "no held call with id " + std::string(id)});
+  }
+  auto p = pending_approval_from_json((*found)->call);
+  if (!p) return Err(ApprovalError{ApprovalError::Code::kNotFound, "held call " + std::string(id) + " is unreadable"});
+  const HeldCall& c = p->call;
+  if (c.deadline <= now)
+    return Err(ApprovalError{ApprovalError::Code::kAlreadyResolved,
+                             "approval " + std::string(id) + " was already resolved (timed_out)"});
+  if (approve && !c.owner.empty() && detail::iequals(approver_identity, c.owner))
+    return Err(ApprovalError{ApprovalError::Code::kSelfApproval,
+                             "an approver cannot approve a call by an agent they own (" + c.agent + ")"});
+  if (approve && expected_hash && *expected_hash != c.arguments_hash)
+    return Err(ApprovalError{ApprovalError::Code::kHashMismatch, "the call's arguments hash is not the expected one"});
+  ApprovalRecord rec = record_of(p->id, c,
+                                 ApprovalOutcome{approve ? ApprovalOutcomeKind::kApproved : ApprovalOutcomeKind::kDenied,
+                                                 std::string(approver_name), std::string(reason)},
+                                 now);
+  // The claim publishes the decision; the holding replica answers the call.
+  auto claimed = shared.claim_held(rec);
+  if (!claimed) return Err(unavailable(claimed.error().message));
+  if (*claimed == HeldClaim::kAlreadyDecided)
+    return Err(ApprovalError{ApprovalError::Code::kAlreadyResolved,
+                             "approval " + std::string(id) + " was already decided on another replica"});
+  if (*claimed == HeldClaim::kNotShared)
+    return Err(ApprovalError{ApprovalError::Code::kNotFound, "no held call with id " + std::string(id)});
+  {
+    std::lock_guard lock(mu_);
+    recent_order_.push_back(rec.id);
+    recent_[rec.id] = rec;
+    while (recent_order_.size() > options_.max_recent) {
+      recent_.erase(recent_order_.front());
+      recent_order_.pop_front();
+    }
+  }
+  (void)shared.record_approval(rec);
+  return rec;
+}
+
 Result<ApprovalRecord, ApprovalError> Approvals::approve(std::string_view id, std::string_view approver_name,
                                                          std::string_view approver_identity,
                                                          std::optional<std::string_view> expected_hash,
@@ -170,6 +338,7 @@ std::size_t Approvals::resolve_where(const std::function<bool(const HeldCall&)>&
     }
   }
   run(done);
+  unshare(done);
   return done.size();
 }
 
@@ -188,6 +357,7 @@ bool Approvals::cancel(std::string_view id, std::string_view reason) {
                                   std::chrono::system_clock::now()));
   }
   run(done);
+  unshare(done);
   return true;
 }
 
@@ -212,6 +382,19 @@ std::vector<PendingApproval> Approvals::list() const {
     std::lock_guard lock(mu_);
     out.reserve(pending_.size());
     for (const auto& [id, e] : pending_) out.push_back({id, e.call});
+  }
+  // Calls held on other replicas (admin thread: may wait for the store).
+  if (options_.ledger && options_.ledger->shared() && options_.ledger->reachable()) {
+    if (auto remote = options_.ledger->list_held()) {
+      auto now = std::chrono::system_clock::now();
+      for (const auto& h : *remote) {
+        bool known = false;
+        for (const auto& p : out) known = known || p.id == h.id;
+        if (known) continue;
+        auto p = pending_approval_from_json(h.call);
+        if (p && p->call.deadline > now) out.push_back(std::move(*p));
+      }
+    }
   }
   std::stable_sort(out.begin(), out.end(),
                    [](const PendingApproval& a, const PendingApproval& b) { return a.call.created < b.call.created; });

@@ -17,6 +17,13 @@
 // the identity, so name approver tokens after the person (e.g. the owner's
 // e-mail as in `agents[].owner`) for this check to bite.
 //
+// Several replicas (a shared StateStore as `ledger`): a held call is also
+// published to the store, so every replica lists it and an approver on any
+// replica can decide it: the deciding replica claims it atomically in the
+// store (single use across replicas) and the holder is told through
+// StateStore::sync_approvals. While the store is unreachable, hold() refuses
+// new calls and approve/deny answer kUnavailable (fail closed).
+//
 // Thread-safe (one mutex; approvals are not on the hot path).
 #pragma once
 
@@ -78,6 +85,7 @@ struct PendingApproval {
   HeldCall call;
 };
 nlohmann::json to_json(const PendingApproval& p);
+Result<PendingApproval> pending_approval_from_json(const nlohmann::json& j);
 
 struct ApprovalError {
   enum class Code {
@@ -85,6 +93,7 @@ struct ApprovalError {
     kAlreadyResolved,  // 409: already approved, denied, expired, cancelled or killed
     kSelfApproval,     // 403: the approver owns the agent
     kHashMismatch,     // 409: the expected arguments hash is not this call's
+    kUnavailable,      // 503: the shared state (several replicas) is unreachable
   } code = Code::kNotFound;
   std::string message;
 };
@@ -134,6 +143,9 @@ class Approvals {
   std::optional<std::chrono::system_clock::time_point> next_deadline() const;
   std::size_t pending_count() const;
 
+  // A decision made on another replica about a call held here.
+  void apply_remote_decision(const ApprovalRecord& record);
+
  private:
   struct Entry {
     HeldCall call;
@@ -150,6 +162,12 @@ class Approvals {
   std::size_t resolve_where(const std::function<bool(const HeldCall&)>& pred, ApprovalOutcomeKind kind,
                             std::string_view reason, std::chrono::system_clock::time_point now);
   static void run(std::vector<Resolved>& done);
+  Result<ApprovalRecord, ApprovalError> decide_remote(std::string_view id, bool approve,
+                                                      std::string_view approver_name,
+                                                      std::string_view approver_identity, std::string_view reason,
+                                                      std::optional<std::string_view> expected_hash,
+                                                      std::chrono::system_clock::time_point now);
+  void unshare(const std::vector<Resolved>& done);
   Result<ApprovalRecord, ApprovalError> decide(std::string_view id, bool approve, std::string_view approver_name,
                                                std::string_view approver_identity, std::string_view reason,
                                                std::optional<std::string_view> expected_hash,

@@ -52,6 +52,29 @@ void Inventory::record_request(const identity::Principal& p, bool denied, std::c
   if (!e.last_seen || *e.last_seen < now) e.last_seen = now;
   ++e.requests;
   if (denied) ++e.denials;
+  if (shared_) {
+    ++e.new_requests;
+    if (denied) ++e.new_denials;
+    if (!e.new_first) e.new_first = now;
+    if (!e.new_last || *e.new_last < now) e.new_last = now;
+  }
+}
+
+void Inventory::flush() {
+  if (!shared_) return;
+  std::vector<AgentCountsDelta> out;
+  for (std::size_t i = 0; i < kShards; ++i) {
+    Shard& s = shards_[i];
+    std::lock_guard lock(s.mu);
+    for (auto& [id, e] : s.agents) {
+      if (e.new_requests == 0) continue;
+      out.push_back(AgentCountsDelta{id, e.new_requests, e.new_denials, *e.new_first, *e.new_last});
+      e.new_requests = e.new_denials = 0;
+      e.new_first.reset();
+      e.new_last.reset();
+    }
+  }
+  if (!out.empty()) shared_->add_agent_counts(std::move(out));
 }
 
 void Inventory::set_registered(const std::vector<config::AgentConfig>& registered) {
@@ -105,6 +128,36 @@ std::vector<AgentInfo> Inventory::list(const KillSwitches* kill_switches) const 
       a.requests = e.requests;
       a.denials = e.denials;
       out.push_back(std::move(a));
+    }
+  }
+  if (shared_ && shared_->reachable()) {
+    // Shared totals, plus what this replica has not flushed yet.
+    if (auto counts = shared_->agent_counts()) {
+      std::unordered_map<std::string, std::size_t> at;
+      for (std::size_t i = 0; i < out.size(); ++i) at.emplace(out[i].id, i);
+      for (const auto& c : *counts) {
+        auto it = at.find(c.id);
+        if (it == at.end()) {
+          AgentInfo a;
+          a.id = c.id;
+          out.push_back(std::move(a));
+          it = at.emplace(c.id, out.size() - 1).first;
+        }
+        AgentInfo& a = out[it->second];
+        std::uint64_t new_req = 0, new_den = 0;
+        {
+          const Shard& s = shard_for(c.id);
+          std::lock_guard lock(s.mu);
+          if (auto e = s.agents.find(c.id); e != s.agents.end()) {
+            new_req = e->second.new_requests;
+            new_den = e->second.new_denials;
+          }
+        }
+        a.requests = c.requests + new_req;
+        a.denials = c.denials + new_den;
+        if (c.first_seen && (!a.first_seen || *c.first_seen < *a.first_seen)) a.first_seen = c.first_seen;
+        if (c.last_seen && (!a.last_seen || *c.last_seen > *a.last_seen)) a.last_seen = c.last_seen;
+      }
     }
   }
   std::sort(out.begin(), out.end(), [](const AgentInfo& x, const AgentInfo& y) { return x.id < y.id; });

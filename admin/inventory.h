@@ -6,6 +6,12 @@
 // each, held for a hash lookup and a few increments. Unregistered agents are
 // bounded (max_unregistered); beyond it new ones are counted in
 // dropped_unregistered() instead of being listed.
+//
+// Several replicas (set_shared): each replica counts locally and flush()
+// (the gateway calls it every 250 ms, off the I/O threads) adds the counts
+// since the last flush to the shared store in one batch; list() shows the
+// shared totals (plus what is not flushed yet), or the local ones while the
+// store is unreachable.
 #pragma once
 
 #include <array>
@@ -59,12 +65,19 @@ class Inventory {
   std::vector<AgentInfo> list(const KillSwitches* kill_switches = nullptr) const;
   std::uint64_t dropped_unregistered() const { return dropped_.load(std::memory_order_relaxed); }
 
+  // Shares counts through `store` (must outlive this); call before traffic.
+  void set_shared(StateStore* store) { shared_ = store; }
+  void flush();
+
  private:
   struct Entry {
     std::string owner;
     bool registered = false;
     std::optional<std::chrono::system_clock::time_point> first_seen, last_seen;
     std::uint64_t requests = 0, denials = 0;
+    // Not yet flushed to the shared store.
+    std::uint64_t new_requests = 0, new_denials = 0;
+    std::optional<std::chrono::system_clock::time_point> new_first, new_last;
   };
   struct Shard {
     mutable std::mutex mu;
@@ -77,6 +90,7 @@ class Inventory {
   std::atomic<std::size_t> unregistered_{0};
   std::atomic<std::uint64_t> dropped_{0};
   std::unique_ptr<Shard[]> shards_;
+  StateStore* shared_ = nullptr;
 };
 
 }  // namespace portcullis::admin

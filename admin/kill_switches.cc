@@ -1,5 +1,7 @@
 #include "admin/kill_switches.h"
 
+#include <algorithm>
+
 #include "admin/util.h"
 
 namespace portcullis::admin {
@@ -79,8 +81,41 @@ const KillSwitch* KillSwitchIndex::find(KillKind kind, std::string_view target) 
 
 KillSwitches::KillSwitches(StateStore& store)
     : store_(store), instance_(g_next_instance.fetch_add(1, std::memory_order_relaxed)) {
-  std::lock_guard lock(write_mu_);
-  publish_locked(store_.kill_switches());
+  {
+    std::lock_guard lock(write_mu_);
+    publish_locked(store_.kill_switches());
+  }
+  store_.sync_kill_switches(KillSwitchSync{
+      .held = [this] { return list(); },
+      .apply = [this](std::vector<KillSwitch> engaged,
+                      std::vector<std::string> lifted) { apply_remote(std::move(engaged), std::move(lifted)); },
+  });
+}
+
+void KillSwitches::apply_remote(std::vector<KillSwitch> engaged, std::vector<std::string> lifted) {
+  {
+    std::lock_guard lock(write_mu_);
+    KillSwitchIndexPtr cur = index_.load(std::memory_order_acquire);
+    std::vector<KillSwitch> next;
+    bool changed = false;
+    for (const auto& s : cur->switches()) {
+      if (std::find(lifted.begin(), lifted.end(), s.id) != lifted.end()) {
+        changed = true;
+        continue;
+      }
+      next.push_back(s);
+    }
+    for (auto& k : engaged) {
+      if (cur->find(k.id) || std::find(lifted.begin(), lifted.end(), k.id) != lifted.end()) continue;
+      if (next.size() >= kMaxSwitches) break;
+      next.push_back(std::move(k));
+      changed = true;
+    }
+    if (!changed) return;
+    (void)store_.save_kill_switches(next);  // local copy; the shared store has them already
+    publish_locked(std::move(next));
+  }
+  for (const auto& cb : callbacks_) cb();
 }
 
 void KillSwitches::publish_locked(std::vector<KillSwitch> switches) {
@@ -160,6 +195,10 @@ Result<KillSwitches::EngageResult> KillSwitches::engage(KillKind kind, std::stri
     out.created = true;
   }
   for (const auto& cb : callbacks_) cb();
+  if (auto s = store_.share_engaged(out.kill_switch); !s) {
+    out.shared = false;
+    out.share_error = s.error().message;
+  }
   return out;
 }
 
@@ -182,6 +221,10 @@ std::optional<KillSwitches::LiftResult> KillSwitches::lift(std::string_view id) 
     publish_locked(std::move(next));
   }
   for (const auto& cb : callbacks_) cb();
+  if (auto s = store_.share_lifted(out.kill_switch); !s) {
+    out.shared = false;
+    out.share_error = s.error().message;
+  }
   return out;
 }
 

@@ -14,6 +14,12 @@
 // takes effect in memory even if persisting it fails (killing is the safe
 // direction); the result says whether it was persisted.
 //
+// Several replicas: with a shared StateStore, engage/lift first take effect
+// here, then are shared (StateStore::share_engaged/share_lifted, which may
+// block for the store's command timeout: admin threads only); switches made
+// on other replicas arrive through apply_remote. Nothing is ever forgotten
+// while the store is unreachable: the local set stays in force.
+//
 // Lifetime: the StateStore passed to the constructor must outlive this object.
 #pragma once
 
@@ -102,6 +108,8 @@ class KillSwitches {
     bool created = false;    // false: an identical (kind, target) switch was already engaged
     bool persisted = true;   // false: in effect, but a restart would lose it (see error)
     std::string error;       // why it was not persisted
+    bool shared = true;      // false: a shared backend could not be told yet (see share_error)
+    std::string share_error;
   };
   // Engages a switch. Errors (nothing engaged): empty target for a kind other
   // than kAll, a target or reason over kMaxField bytes, or kMaxSwitches engaged.
@@ -112,11 +120,18 @@ class KillSwitches {
     KillSwitch kill_switch;
     bool persisted = true;
     std::string error;
+    bool shared = true;
+    std::string share_error;
   };
   // Lifts the switch with `id`; nullopt when there is none.
   std::optional<LiftResult> lift(std::string_view id);
 
   std::vector<KillSwitch> list() const;  // oldest first
+
+  // From a shared backend: switches engaged and ids lifted elsewhere. Saved
+  // locally, published, then the on_change callbacks run (on the caller's
+  // thread). Switches already known (by id) are skipped.
+  void apply_remote(std::vector<KillSwitch> engaged, std::vector<std::string> lifted);
 
   // Registers a callback run (on the writer's thread, outside the lock) after
   // every engage or lift. Register before traffic starts; not removable.

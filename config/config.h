@@ -166,12 +166,22 @@ struct AdminConfig {
   Duration approval_timeout{std::chrono::minutes(5)};
 };
 
+// Where the state shared by replicas lives (kill switches, held approvals,
+// rate-limit counters, the agent inventory). `file`: this process only
+// (admin.state_file). `redis`: shared through one Redis (plain TCP; rediss://
+// is refused at load time: the Debian 12 hiredis has no TLS).
 struct StateConfig {
   std::string backend = "file";  // file | redis
-  std::string url;
+  std::string url;               // as written, for messages (its password, if any, is not kept here)
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 6379;
+  int db = 0;
+  std::string username;          // Redis 6 ACL user (from the URL); empty: default user
   std::string prefix = "portcullis:";
-  Duration timeout{std::chrono::seconds(1)};
-  SecretRef password;
+  Duration connect_timeout{std::chrono::seconds(2)};
+  Duration command_timeout{std::chrono::milliseconds(500)};
+  SecretRef password;            // `password:` (vault:NAME, ${VAR}) or the URL's
+  bool redis() const { return backend == "redis"; }
 };
 
 struct Config {

@@ -564,17 +564,96 @@ class Loader {
     StateConfig& s = c_.state;
     if (auto v = n["backend"].as_enum({"file", "redis"})) s.backend = *v;
     YamlNode u = n["url"];
+    SecretRef url_password;
     if (auto v = u.as_string()) {
-      if (v->rfind("redis://", 0) != 0 && v->rfind("rediss://", 0) != 0) {
-        u.error("expected a redis:// or rediss:// URL");
-      } else {
-        s.url = *v;
-      }
+      std::string error;
+      if (!parse_redis_url(*v, s, url_password, error)) u.error(error);
+      else s.url = *v;
     }
     if (s.backend == "redis" && !u.present()) n.require("url");
-    str(n["prefix"], s.prefix);
-    duration(n["timeout"], s.timeout);
+    if (s.backend == "file" && u.present()) u.error("only used with `backend: redis`");
+    if (auto v = n["prefix"].as_string()) {
+      if (v->empty()) n["prefix"].error("must not be empty");
+      else s.prefix = *v;
+    }
+    YamlNode t = n["timeouts"];
+    duration(t["connect"], s.connect_timeout);
+    duration(t["command"], s.command_timeout);
     s.password = secret(n["password"]);
+    if (!s.password.empty() && !url_password.empty())
+      n["password"].error("the password is also in the url: give it once (prefer `password: vault:NAME`)");
+    if (s.password.empty()) s.password = url_password;
+  }
+
+  // redis://[[user]:password@]host[:port][/db]. The password part goes into
+  // `password` (a literal SecretRef).
+  static bool parse_redis_url(const std::string& text, StateConfig& s, SecretRef& password, std::string& error) {
+    std::string rest;
+    if (text.rfind("rediss://", 0) == 0) {
+      error = "rediss:// (TLS) is not supported: this build's hiredis (0.14, Debian 12) has no TLS; reach Redis "
+              "over loopback or a private network, or through a TLS tunnel (stunnel, spiped) on localhost";
+      return false;
+    }
+    if (text.rfind("redis://", 0) != 0) {
+      error = "expected a redis:// URL (redis://[:password@]host:port/db)";
+      return false;
+    }
+    rest = text.substr(8);
+    auto at = rest.rfind('@');
+    if (at != std::string::npos) {
+      std::string userinfo = rest.substr(0, at);
+      rest = rest.substr(at + 1);
+      auto colon = userinfo.find(':');
+      std::string user = colon == std::string::npos ? userinfo : userinfo.substr(0, colon);
+      std::string pass = colon == std::string::npos ? std::string() : userinfo.substr(colon + 1);
+      if (colon == std::string::npos) {  // redis://password@host, as some clients accept
+        pass = user;
+        user.clear();
+      }
+      s.username = user;
+      if (!pass.empty()) {
+        password.kind = SecretRef::Kind::kLiteral;
+        password.value = pass;
+      }
+    }
+    std::string hostport = rest, db;
+    if (auto slash = rest.find('/'); slash != std::string::npos) {
+      hostport = rest.substr(0, slash);
+      db = rest.substr(slash + 1);
+    }
+    if (!db.empty()) {
+      if (db.size() > 5 || db.find_first_not_of("0123456789") != std::string::npos) {
+        error = "the database after the host must be a number (redis://host:6379/0)";
+        return false;
+      }
+      s.db = std::stoi(db);
+    }
+    if (hostport.empty()) {
+      error = "no host in the URL (redis://host:6379/0)";
+      return false;
+    }
+    std::optional<Endpoint> e;
+    if (hostport[0] == '[') {
+      e = parse_endpoint(hostport.back() == ']' ? hostport + ":6379" : hostport);
+    } else {
+      // A host name is fine here (resolved on the state thread, not on an I/O thread).
+      auto colon = hostport.rfind(':');
+      Endpoint ep;
+      ep.host = hostport.substr(0, colon);
+      ep.port = 6379;
+      bool name_ok = !ep.host.empty() && ep.host.size() <= 253 &&
+                     ep.host.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") ==
+                         std::string::npos;
+      if (name_ok && (colon == std::string::npos || parse_port(std::string_view(hostport).substr(colon + 1), ep.port, false)))
+        e = ep;
+    }
+    if (!e) {
+      error = "expected host:port with an IPv4 address, a host name or [IPv6], found \"" + hostport + "\"";
+      return false;
+    }
+    s.host = e->host;
+    s.port = e->port;
+    return true;
   }
 
   void cross_checks(const YamlNode& root) {

@@ -18,6 +18,7 @@
 #include "gateway/log.h"
 #include "admin/kill_switch.h"
 #include "gateway/policy_stage.h"
+#include "gateway/shared_state_status.h"
 #include "audit/record.h"
 #include "identity/auth_error.h"
 #include "identity/resource_metadata.h"
@@ -181,6 +182,10 @@ class Session {
   Awaitable<bool> handle(http::request_parser<http::empty_body>& hp);
   Awaitable<bool> handle_mcp(http::request_parser<http::empty_body>& hp, RequestContext& ctx);
   Awaitable<bool> send_killed(RequestContext& ctx, const admin::KillSwitch& ks);
+  // The policy stage; with limits shared by several replicas, the limits the
+  // engine meets are counted in the shared store (one round trip) or, while
+  // it is unreachable, by this replica alone.
+  Awaitable<DecideResult> decide(const policy::PolicySnapshot& snapshot, RequestContext& ctx);
   // on_exceed: suspend_agent: engage the agent's kill switch (off the I/O
   // thread: it writes the state file).
   void suspend_if_asked(const RequestContext& ctx);
@@ -294,12 +299,14 @@ Awaitable<bool> Session::handle(http::request_parser<http::empty_body>& hp) {
     const auto& rt = *c_.runtime;
     bool keys = !rt.verifier || rt.verifier->ready();
     bool audit_ok = !rt.audit || rt.audit->healthy();
-    bool ready = !w.state().draining && keys && audit_ok;
+    bool shared_ok = !rt.state || !rt.state->shared() || rt.state->reachable();
+    bool ready = !w.state().draining && keys && audit_ok && shared_ok;
     nlohmann::json body = nlohmann::json::object();
     body["status"] = std::string(ready ? "ready" : "not ready");
     body["draining"] = w.state().draining.load();
     body["keys_fetched"] = keys;
     body["audit_writable"] = audit_ok;
+    if (rt.state && rt.state->shared()) body["shared_state"] = shared_state_status(*rt.state, *rt.kills);
     body["config_revision"] = cfg.revision;
     ctx.status = ready ? 200 : 503;
     ok = co_await send_json(c_, ctx, ctx.status, body, ctx.keep_alive);
@@ -454,7 +461,7 @@ Awaitable<bool> Session::handle_mcp(http::request_parser<http::empty_body>& hp, 
       }
     }
     if (const auto& snapshot = c_.runtime->policy) {
-      auto decided = decide_request(*snapshot, *c_.runtime->policy_state, ctx, std::chrono::system_clock::now());
+      auto decided = co_await decide(*snapshot, ctx);
       ctx.decisions = std::move(decided.decisions);
       log_decisions(ctx, c_.runtime->metrics);
       suspend_if_asked(ctx);
@@ -500,6 +507,35 @@ Awaitable<bool> Session::handle_mcp(http::request_parser<http::empty_body>& hp, 
   co_return reusable;
 }
 
+
+Awaitable<DecideResult> Session::decide(const policy::PolicySnapshot& snapshot, RequestContext& ctx) {
+  auto& state = *c_.runtime->policy_state;
+  auto now = std::chrono::system_clock::now();
+  if (!state.shared_limits) co_return decide_request(snapshot, state, ctx, now);
+  policy::RecordingLimitCounter recorder;
+  auto first = decide_request_with(snapshot, state, ctx, now, recorder,
+                                   [&recorder](std::uint32_t g) { recorder.set_group(g); });
+  if (recorder.requests().empty()) co_return first;  // no limit met: no round trip
+  std::vector<policy::LimitRequest> asked = recorder.requests();
+  auto* shared = state.shared_limits;
+  // Named, capturing by reference (GCC 12, see await_callback.h).
+  auto start = [shared, &recorder](auto done) mutable {
+    shared->acquire(recorder.requests(), std::move(done));
+  };
+  auto granted = co_await await_callback<Result<std::vector<bool>>>(std::move(start));
+  if (!granted) {
+    // Documented bound: while Redis is unreachable each replica allows up to
+    // N per window on its own (R replicas: at most R x N in total).
+    static std::atomic<std::int64_t> last_warned{0};
+    auto secs = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+    if (secs - last_warned.exchange(secs) >= 10)
+      log::warn("rate limits counted by this replica alone: the shared state is unreachable",
+                {{"error", granted.error().message}});
+    co_return decide_request(snapshot, state, ctx, now);
+  }
+  policy::ReplayLimitCounter replay(asked, *granted);
+  co_return decide_request_with(snapshot, state, ctx, now, replay, [&replay](std::uint32_t g) { replay.set_group(g); });
+}
 
 void Session::suspend_if_asked(const RequestContext& ctx) {
   for (const auto& d : ctx.decisions) {
@@ -583,8 +619,7 @@ Awaitable<std::optional<std::string>> Session::hold_for_approval(RequestContext&
   });
   if (!id) {
     d.decision.reason = "held for approval, but no more calls can be held: " + id.error().message;
-    co_return std::optional<std::string>(
-        refusal_json(ctx, d, "Held for approval, and the approval queue is full"));
+    co_return std::optional<std::string>(refusal_json(ctx, d, "Needs approval, but cannot be held: " + id.error().message));
   }
   log::info("call held for approval", {{"request_id", ctx.request_id}, {"approval_id", *id},
                                        {"decision_id", d.decision_id}});

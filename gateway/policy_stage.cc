@@ -67,6 +67,12 @@ std::string new_decision_id() {
 
 DecideResult decide_request(const policy::PolicySnapshot& snapshot, PolicyState& state, const RequestContext& ctx,
                             std::chrono::system_clock::time_point now) {
+  return decide_request_with(snapshot, state, ctx, now, state.limits, nullptr);
+}
+
+DecideResult decide_request_with(const policy::PolicySnapshot& snapshot, PolicyState& state, const RequestContext& ctx,
+                                 std::chrono::system_clock::time_point now, policy::LimitCounter& limits,
+                                 const std::function<void(std::uint32_t)>& on_message) {
   static const std::vector<std::string> kNoGroups;
   DecideResult out;
   for (std::size_t i = 0; i < ctx.rpc.messages.size(); ++i) {
@@ -93,7 +99,8 @@ DecideResult decide_request(const policy::PolicySnapshot& snapshot, PolicyState&
       d.decision.policy_version = snapshot.version;
       d.decision.policy_revision = snapshot.revision;
     } else {
-      d.decision = policy::decide(snapshot, facts, &state.limits, &state.catalog);
+      if (on_message) on_message(static_cast<std::uint32_t>(i));
+      d.decision = policy::decide(snapshot, facts, &limits, &state.catalog);
     }
     if (d.decision.effect != policy::Effect::kAllow) out.forward = false;
     out.decisions.push_back(std::move(d));

@@ -5,6 +5,8 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -20,7 +22,8 @@ namespace portcullis::gateway {
 // State the engine needs that outlives a configuration generation.
 struct PolicyState {
   policy::ToolCatalog catalog;
-  policy::InMemoryLimitCounter limits;
+  policy::InMemoryLimitCounter limits;  // this replica's (and the fallback while shared limits are unreachable)
+  policy::SharedLimitCounter* shared_limits = nullptr;  // several replicas (state: redis); null: `limits`
   std::unique_ptr<policy::PinFile> pins;  // null: pins last as long as the process (policy.pins_file unset)
 };
 
@@ -33,6 +36,12 @@ struct DecideResult {
 
 DecideResult decide_request(const policy::PolicySnapshot& snapshot, PolicyState& state, const RequestContext& ctx,
                             std::chrono::system_clock::time_point now);
+
+// The same with a given rate-limit store; `on_message(i)` runs before the
+// engine decides message i (RecordingLimitCounter/ReplayLimitCounter groups).
+DecideResult decide_request_with(const policy::PolicySnapshot& snapshot, PolicyState& state, const RequestContext& ctx,
+                                 std::chrono::system_clock::time_point now, policy::LimitCounter& limits,
+                                 const std::function<void(std::uint32_t)>& on_message);
 
 // Filters a tools/list result in place for the request's agent (and records
 // the definitions in the catalog, which pins them on first sight).

@@ -39,6 +39,7 @@ struct Runtime {
   admin::Approvals* approvals = nullptr;
   admin::Inventory* inventory = nullptr;
   admin::Metrics* metrics = nullptr;
+  admin::StateStore* state = nullptr;  // shared() with `state: { backend: redis }`
   std::uint64_t generation = 0;
 };
 using RuntimePtr = std::shared_ptr<const Runtime>;

@@ -21,12 +21,15 @@
 #include "admin/admin_api.h"
 #include "admin/approvals.h"
 #include "admin/file_state_store.h"
+#include "admin/redis_state_store.h"
 #include "admin/inventory.h"
 #include "admin/kill_switches.h"
 #include "audit/reader.h"
 #include "gateway/admin_session.h"
 #include "gateway/control_loop.h"
 #include "gateway/log.h"
+#include "gateway/redis_client.h"
+#include "gateway/shared_state_status.h"
 #include "gateway/worker.h"
 
 namespace portcullis::gateway {
@@ -115,8 +118,13 @@ struct Server::Impl {
   std::shared_ptr<const AdminHandler> admin_handler;
   RuntimePtr current;  // the newest generation (admin worker reads it for rotate/readyz)
   std::mutex current_mu;
+  // `state: { backend: redis }`. Last member: destroyed (stopped and joined)
+  // first, since its thread calls into the store, kills and approvals above.
+  std::unique_ptr<RedisClient> redis;
 
   Status start_admin();
+  Result<std::unique_ptr<admin::StateStore>> open_state_store();
+  void wait_for_first_sync();
   Awaitable<void> admin_accept_loop();
   void on_kill_change();
   void expire_approvals();
@@ -181,6 +189,7 @@ Result<RuntimePtr> Server::Impl::build_runtime(config::ConfigPtr cfg) {
   rt->approvals = approvals.get();
   rt->inventory = inventory.get();
   rt->metrics = metrics.get();
+  rt->state = state_store.get();
   if (!cfg->policy.files.empty() && !audit)
     return Err("policy needs the audit log (audit.dir): no decision may go unrecorded");
   if (!cfg->policy.files.empty()) {
@@ -349,6 +358,7 @@ void Server::Impl::on_kill_change() {
 
 void Server::Impl::expire_approvals() {
   approvals->expire_due(std::chrono::system_clock::now());
+  inventory->flush();  // shared inventory: one batch per tick
   auto t = std::make_shared<net::steady_timer>(admin_worker->ioc(), 250ms);
   t->async_wait([this, t](error_code ec) {
     if (!ec) expire_approvals();
@@ -368,22 +378,86 @@ Awaitable<void> Server::Impl::admin_accept_loop() {
   }
 }
 
-Status Server::Impl::start_admin() {
+Result<std::unique_ptr<admin::StateStore>> Server::Impl::open_state_store() {
   const auto& acfg = config->admin;
+  std::unique_ptr<admin::StateStore> local;
   if (acfg.state_file.empty()) {
-    state_store = std::make_unique<admin::MemoryStateStore>();
-    log::warn("admin.state_file is not set: kill switches will not survive a restart");
+    local = std::make_unique<admin::MemoryStateStore>();
+    if (!config->state.redis())
+      log::warn("admin.state_file is not set: kill switches will not survive a restart");
   } else {
     auto opened = admin::FileStateStore::open(acfg.state_file);
     if (!opened) return Err("admin.state_file: " + opened.error().message);
-    state_store = std::move(opened.value());
+    local = std::move(opened.value());
   }
+  if (!config->state.redis()) return local;
+
+  const auto& sc = config->state;
+  RedisClient::Options o;
+  o.host = sc.host;
+  o.port = sc.port;
+  o.db = sc.db;
+  o.username = sc.username;
+  o.channel = sc.prefix + "events";
+  o.connect_timeout = sc.connect_timeout;
+  o.command_timeout = sc.command_timeout;
+  if (!sc.password.empty()) {
+    auto vault = open_vault(*config);
+    if (!vault) return Err("state.password: " + vault.error().message);
+    auto pw = credentials::SecretResolver(vault->get()).resolve(sc.password, "state.password");
+    if (!pw) return Err(pw.error().message);
+    o.password = std::string(pw->reveal());
+  }
+  if (state.instance == "portcullis")
+    log::warn("state: several replicas share this Redis; give each its own PORTCULLIS_INSTANCE so that audit "
+              "records and held calls name their replica");
+  redis = std::make_unique<RedisClient>(std::move(o));
+  admin::RedisStateStore::Options so;
+  so.prefix = sc.prefix;
+  so.replica = state.instance;
+  so.command_timeout = sc.command_timeout;
+  auto store = std::make_unique<admin::RedisStateStore>(*redis, std::move(local), so);
+  store->on_resync([](std::size_t republished, std::size_t lifts) {
+    log::info("state: kill switches resynced with Redis", {{"republished", republished}, {"lifts_replayed", lifts}});
+  });
+  store->start();
+  log::info("state: shared through Redis", {{"redis", sc.host + ":" + std::to_string(sc.port)}, {"db", sc.db},
+                                            {"prefix", sc.prefix}, {"replica", state.instance}});
+  return std::unique_ptr<admin::StateStore>(std::move(store));
+}
+
+// Fail closed at start: a replica that serves before it has learnt the kill
+// switches engaged elsewhere would let a killed agent through. Waits up to
+// the connect timeout; if Redis cannot be reached, it serves with what it
+// has on disk (admin.state_file) and reports not ready.
+void Server::Impl::wait_for_first_sync() {
+  auto* rs = static_cast<admin::RedisStateStore*>(state_store.get());
+  auto deadline = std::chrono::steady_clock::now() + config->state.connect_timeout + 500ms;
+  while (rs->resyncs() == 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
+  if (rs->resyncs() == 0)
+    log::error("STATE: Redis is UNREACHABLE at start: serving with the kill switches known locally "
+               "(admin.state_file); approvals refused until it is reachable",
+               {{"redis", config->state.host + ":" + std::to_string(config->state.port)}});
+}
+
+Status Server::Impl::start_admin() {
+  const auto& acfg = config->admin;
+  auto opened_store = open_state_store();
+  if (!opened_store) return Err(opened_store.error());
+  state_store = std::move(opened_store.value());
   kills = std::make_unique<admin::KillSwitches>(*state_store);
   admin::Approvals::Options aopts;
   aopts.ledger = state_store.get();
   approvals = std::make_unique<admin::Approvals>(aopts);
   inventory = std::make_unique<admin::Inventory>(config->agents);
   kills->on_change([this] { on_kill_change(); });
+  if (state_store->shared()) {
+    inventory->set_shared(state_store.get());
+    policy_state.shared_limits = state_store->shared_limits();
+    // Everything that listens to the store is registered: connect.
+    redis->start();
+    wait_for_first_sync();
+  }
   metrics = std::make_unique<admin::Metrics>();
   metrics->add_collector([this](admin::Metrics& m) {
     m.set_open_streams(static_cast<double>(state.active_streams.load()));
@@ -516,11 +590,14 @@ Status Server::Impl::start_admin() {
       }
       bool keys = !rt || !rt->verifier || rt->verifier->ready();
       bool audit_ok = !audit || audit->healthy();
-      bool ready = path == "/healthz" || (!state.draining && keys && audit_ok);
+      bool shared_ok = !state_store->shared() || state_store->reachable();
+      bool ready = path == "/healthz" || (!state.draining && keys && audit_ok && shared_ok);
       admin::AdminResponse res;
       res.status = ready ? 200 : 503;
-      res.body = nlohmann::json{{"status", ready ? "ok" : "not ready"}, {"keys_fetched", keys},
-                                {"audit_writable", audit_ok}, {"draining", state.draining.load()}}.dump();
+      nlohmann::json body{{"status", ready ? "ok" : "not ready"}, {"keys_fetched", keys},
+                          {"audit_writable", audit_ok}, {"draining", state.draining.load()}};
+      if (state_store->shared()) body["shared_state"] = shared_state_status(*state_store, *kills);
+      res.body = body.dump();
       return res;
     }
     return admin_api->handle(req);
@@ -644,6 +721,7 @@ int Server::run() {
   d.approvals->cancel_all("gateway stopping");
   d.admin_worker->stop();
   d.admin_worker->join();
+  if (d.redis) d.redis->stop();
   if (d.audit) d.audit->close();
   log::info("stopped");
   return 0;

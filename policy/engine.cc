@@ -70,8 +70,12 @@ std::string check_clearance(const PolicySnapshot& s, const CallFacts& f, Level l
   return {};
 }
 
+// Rule id and window first: two limits of one rule (say 5/1m and 100/1h per
+// agent) count separately.
 std::string limit_key(const Rule& r, const Limit& l, const CallFacts& f) {
   std::string key = r.id;
+  key += '|';
+  key += std::to_string(l.window.count());
   switch (l.per) {
     case Limit::Per::kAgent:
       key += "|agent|";

@@ -243,5 +243,34 @@ TEST_CASE("a switch whose persistence fails is still in effect and says it was n
   CHECK(ks.match(&p, "crm", "t") != nullptr);
 }
 
+TEST_CASE("switches from another replica are applied, saved locally, and run the change callbacks") {
+  MemoryStateStore store;
+  KillSwitches ks(store);
+  int changes = 0;
+  ks.on_change([&] { ++changes; });
+  auto local = ks.engage(KillKind::kAgent, "bot", "here", "ops");
+  REQUIRE(local);
+  KillSwitch remote;
+  remote.id = "ks_remote";
+  remote.kind = KillKind::kUser;
+  remote.target = "mallory";
+  remote.created_at = std::chrono::system_clock::now();
+  ks.apply_remote({remote}, {});
+  auto p = principal("other", "", "mallory");
+  auto m = ks.match(&p, "crm", "");
+  REQUIRE(m != nullptr);
+  CHECK(m->id == "ks_remote");
+  CHECK(store.kill_switches().size() == 2);
+  CHECK(changes == 2);
+  ks.apply_remote({remote}, {});  // known already: nothing happens
+  CHECK(changes == 2);
+  ks.apply_remote({}, {local->kill_switch.id});
+  auto bot = principal("bot");
+  CHECK(ks.match(&bot, "crm", "") == nullptr);
+  CHECK(ks.list().size() == 1);
+  CHECK(store.kill_switches().size() == 1);
+  CHECK(changes == 3);
+}
+
 }  // namespace
 }  // namespace portcullis::admin

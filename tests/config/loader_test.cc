@@ -318,7 +318,8 @@ TEST_CASE("the extra tuning keys are read into their fields") {
       "                             rotate_every: 24h }] }\n"
       "audit: { segment_bytes: 1MiB, segment_age: 10m, queue_limit: 10 }\n"
       "admin: { approval_timeout: 2m }\n"
-      "state: { backend: redis, url: \"redis://localhost:6379/0\", prefix: \"p:\", timeout: 250ms, password: pw }\n");
+      "state: { backend: redis, url: \"redis://localhost:6390/2\", prefix: \"p:\", timeouts: { connect: 1s, command: 250ms },\n"
+      "         password: pw }\n");
   CHECK(c->server.session_ttl == 1h);
   CHECK(c->server.header_timeout == 5s);
   CHECK(c->server.idle_timeout == 30s);
@@ -337,9 +338,13 @@ TEST_CASE("the extra tuning keys are read into their fields") {
   CHECK(c->audit.queue_limit == 10);
   CHECK(c->admin.approval_timeout == 2min);
   CHECK(c->state.backend == "redis");
-  CHECK(c->state.url == "redis://localhost:6379/0");
+  CHECK(c->state.url == "redis://localhost:6390/2");
+  CHECK(c->state.host == "localhost");
+  CHECK(c->state.port == 6390);
+  CHECK(c->state.db == 2);
   CHECK(c->state.prefix == "p:");
-  CHECK(c->state.timeout == 250ms);
+  CHECK(c->state.connect_timeout == 1s);
+  CHECK(c->state.command_timeout == 250ms);
   CHECK(c->state.password.value == "pw");
 }
 
@@ -635,6 +640,33 @@ TEST_CASE("the state backend must be file or redis, and redis needs a url") {
         std::vector<std::string>{"gw.yaml:1:8: state.url: required"});
   CHECK(load_errors("state: { backend: etcd }\n") ==
         std::vector<std::string>{"gw.yaml:1:19: state.backend: \"etcd\" is not one of: file, redis"});
+}
+
+TEST_CASE("a redis url gives host, port, db and password; rediss and a second password are refused") {
+  auto c = load_ok("state: { backend: redis, url: \"redis://:s3cret@10.0.0.5/3\" }\n");
+  CHECK(c->state.host == "10.0.0.5");
+  CHECK(c->state.port == 6379);
+  CHECK(c->state.db == 3);
+  CHECK(c->state.password.kind == SecretRef::Kind::kLiteral);
+  CHECK(c->state.password.value == "s3cret");
+  CHECK(c->state.command_timeout == 500ms);
+  CHECK(c->state.connect_timeout == 2s);
+  auto named = load_ok("state: { backend: redis, url: \"redis://ops:pw@redis.internal:7000\" }\n");
+  CHECK(named->state.host == "redis.internal");
+  CHECK(named->state.port == 7000);
+  CHECK(named->state.username == "ops");
+  CHECK(named->state.db == 0);
+  auto tls = load_errors("state: { backend: redis, url: \"rediss://h:6379\" }\n");
+  REQUIRE(tls.size() == 1);
+  CHECK(tls[0].find("gw.yaml:1:31: state.url: rediss:// (TLS) is not supported") == 0);
+  CHECK(load_errors("state: { backend: redis, url: \"redis://:a@h\", password: b }\n") ==
+        std::vector<std::string>{"gw.yaml:1:57: state.password: the password is also in the url: give it once "
+                                 "(prefer `password: vault:NAME`)"});
+  CHECK(load_errors("state: { backend: redis, url: \"redis://h:6379/x\" }\n") ==
+        std::vector<std::string>{"gw.yaml:1:31: state.url: the database after the host must be a number "
+                                 "(redis://host:6379/0)"});
+  CHECK(load_errors("state: { url: \"redis://h\" }\n") ==
+        std::vector<std::string>{"gw.yaml:1:15: state.url: only used with `backend: redis`"});
 }
 
 TEST_CASE("audit on_failure and checkpoint_every are read and validated") {

@@ -416,6 +416,46 @@ rules:
   CHECK(decide(*s, c.facts(), &limits, nullptr).effect == Effect::kDeny);  // same tool
 }
 
+TEST_CASE("record then replay gives the decisions the store's answers call for") {
+  auto s = load_ok(std::string(kHeader) + R"(
+rules:
+  - id: two-limits
+    effect: allow
+    agents: { any: true }
+    tools: { upstream: crm }
+    limits: [ { rate: 5/1m, per: agent }, { rate: 9/1h, per: agent, on_exceed: suspend_agent } ]
+)");
+  Call c = read_call();
+  RecordingLimitCounter rec;
+  rec.set_group(3);
+  CHECK(decide(*s, c.facts(), &rec, nullptr).effect == Effect::kAllow);
+  REQUIRE(rec.requests().size() == 2);
+  CHECK(rec.requests()[0].limit == 5);
+  CHECK(rec.requests()[0].window == std::chrono::minutes(1));
+  CHECK(rec.requests()[1].limit == 9);
+  CHECK(rec.requests()[0].group == 3);
+  CHECK(rec.requests()[0].key != rec.requests()[1].key);
+
+  std::vector<bool> all{true, true}, second{true, false}, first{false, false};
+  ReplayLimitCounter ok(rec.requests(), all);
+  ok.set_group(3);
+  CHECK(decide(*s, c.facts(), &ok, nullptr).effect == Effect::kAllow);
+  ReplayLimitCounter hour(rec.requests(), second);
+  hour.set_group(3);
+  Decision d = decide(*s, c.facts(), &hour, nullptr);
+  CHECK(d.effect == Effect::kDeny);
+  CHECK(d.suspend_agent);
+  ReplayLimitCounter minute(rec.requests(), first);
+  minute.set_group(3);
+  d = decide(*s, c.facts(), &minute, nullptr);
+  CHECK(d.effect == Effect::kDeny);
+  CHECK_FALSE(d.suspend_agent);
+  // An ask in a group the first pass never made is refused (fail closed).
+  ReplayLimitCounter other(rec.requests(), all);
+  other.set_group(4);
+  CHECK(decide(*s, c.facts(), &other, nullptr).effect == Effect::kDeny);
+}
+
 TEST_CASE("global shadow mode computes the decision but never blocks") {
   auto s = sample(/*shadow=*/true);
   InMemoryLimitCounter limits;

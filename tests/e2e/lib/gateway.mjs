@@ -212,7 +212,7 @@ function yamlScalar(v) {
   if (typeof v === 'boolean' || typeof v === 'number') return String(v);
   const s = String(v);
   if (/^[0-9]+(ms|s|m|h|B|KiB|MiB|GiB)$/.test(s)) return s; // durations and sizes, unquoted as in the docs
-  if (PLAIN.test(s) && !RESERVED.test(s) && !/^[-:@0-9.]/.test(s) && !/: /.test(s)) return s;
+  if (PLAIN.test(s) && !RESERVED.test(s) && !/^[-:@0-9.]/.test(s) && !/: /.test(s) && !/:$/.test(s)) return s;
   return JSON.stringify(s); // a JSON string is a valid YAML double-quoted scalar
 }
 
@@ -271,10 +271,11 @@ export function gatewayAvailable() {
  * `portcullis run --config FILE`, and waits for GET /healthz 200.
  *
  * The gateway's stderr is also copied to .tmp/<...>.stderr.log next to its config.
+ * `env` adds environment variables (e.g. PORTCULLIS_INSTANCE).
  * Returns {port, base, url(path), configFile, logFile, child, stderrLines, stdoutLines,
  * jsonLogs(), logText(), alive(), healthz(), stop()}.
  */
-export async function startGateway(config, { stack, timeoutMs = 20000, extraArgs = [] } = {}) {
+export async function startGateway(config, { stack, timeoutMs = 20000, extraArgs = [], env = {} } = {}) {
   if (!gatewayAvailable()) {
     throw new Error(`gateway binary not found or not executable: ${GATEWAY_BIN} (set PORTCULLIS_BIN, or DIRECT=1 to test fixtures only)`);
   }
@@ -294,7 +295,7 @@ export async function startGateway(config, { stack, timeoutMs = 20000, extraArgs
     spawn(GATEWAY_BIN, ['run', '--config', configFile, ...extraArgs], {
       cwd: TMP_DIR,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env },
+      env: { ...process.env, ...env },
     }),
   );
   const stderrLines = [];

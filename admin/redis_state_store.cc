@@ -1,0 +1,505 @@
+#include "admin/redis_state_store.h"
+
+#include <openssl/sha.h>
+
+#include <algorithm>
+#include <future>
+#include <set>
+#include <unordered_map>
+
+#include "admin/util.h"
+
+namespace portcullis::admin {
+namespace {
+
+using Clock = std::chrono::system_clock;
+
+std::int64_t millis(Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+Clock::time_point from_millis(std::int64_t ms) { return Clock::time_point(std::chrono::milliseconds(ms)); }
+
+std::string sha1_hex(const std::string& text) {
+  unsigned char d[SHA_DIGEST_LENGTH];
+  SHA1(reinterpret_cast<const unsigned char*>(text.data()), text.size(), d);
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : d) {
+    out.push_back(hex[c >> 4]);
+    out.push_back(hex[c & 15]);
+  }
+  return out;
+}
+
+Status reply_status(const RedisLink::Reply& r) {
+  if (!r) return Err(r.error().message);
+  if (r->is_error()) return Err("Redis: " + r->str);
+  return {};
+}
+
+std::int64_t as_int(const RedisValue& v) {
+  if (v.type == RedisValue::Type::kInteger) return v.integer;
+  if (v.type == RedisValue::Type::kString) {
+    try {
+      return std::stoll(v.str);
+    } catch (...) {
+    }
+  }
+  return 0;
+}
+
+// KEYS[1] kills, KEYS[2] kills:lifted. ARGV id, json, channel, message.
+// A lifted id is never engaged again (a late re-publish must not undo a lift).
+const char* kEngage = R"(
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('PUBLISH', ARGV[3], ARGV[4])
+return 1)";
+
+// KEYS[1] kills, KEYS[2] kills:lifted. ARGV id, lift time ms, channel, message.
+const char* kLift = R"(
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('PUBLISH', ARGV[3], ARGV[4])
+return 1)";
+
+// KEYS[1] approvals:held, KEYS[2] approvals:decided, KEYS[3] approvals:order.
+// ARGV id, record json, channel, message, publish (1/0).
+// 1 claimed, 0 not shared, 2 already decided.
+const char* kClaim = R"(
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return 2 end
+local held = redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('RPUSH', KEYS[3], ARGV[1])
+if redis.call('LLEN', KEYS[3]) > 1000 then
+  local old = redis.call('LPOP', KEYS[3])
+  redis.call('HDEL', KEYS[2], old)
+end
+if held == 1 and ARGV[5] == '1' then redis.call('PUBLISH', ARGV[3], ARGV[4]) end
+return held)";
+
+// Sliding-window counters, the same estimate as InMemoryLimitCounter, on
+// Redis's clock. ARGV prefix, n, then n x (key, limit, window ms, group).
+// Returns one 1/0 per request; within a group, nothing is counted after the
+// first refusal.
+const char* kLimits = R"(
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local prefix = ARGV[1]
+local n = tonumber(ARGV[2])
+local out = {}
+local stopped = {}
+for i = 0, n - 1 do
+  local key = ARGV[3 + i * 4]
+  local limit = tonumber(ARGV[4 + i * 4])
+  local w = tonumber(ARGV[5 + i * 4])
+  local g = ARGV[6 + i * 4]
+  if stopped[g] then
+    out[i + 1] = 0
+  else
+    local start = now - (now % w)
+    local ck = prefix .. key .. ':' .. start
+    local cur = tonumber(redis.call('GET', ck) or '0')
+    local prev = tonumber(redis.call('GET', prefix .. key .. ':' .. (start - w)) or '0')
+    local est = prev * (w - (now - start)) / w + cur
+    if est + 1 > limit then
+      out[i + 1] = 0
+      stopped[g] = true
+    else
+      redis.call('INCR', ck)
+      redis.call('PEXPIRE', ck, 2 * w + 1000)
+      out[i + 1] = 1
+    end
+  end
+end
+return out)";
+
+// ARGV prefix, then per agent: id, requests, denials, first ms, last ms.
+const char* kAgentCounts = R"(
+local prefix = ARGV[1]
+for i = 2, #ARGV, 5 do
+  local id = ARGV[i]
+  local k = prefix .. 'agent:' .. id
+  redis.call('SADD', prefix .. 'agents', id)
+  redis.call('HINCRBY', k, 'requests', ARGV[i + 1])
+  redis.call('HINCRBY', k, 'denials', ARGV[i + 2])
+  local f = redis.call('HGET', k, 'first_seen')
+  if not f or tonumber(f) > tonumber(ARGV[i + 3]) then redis.call('HSET', k, 'first_seen', ARGV[i + 3]) end
+  local l = redis.call('HGET', k, 'last_seen')
+  if not l or tonumber(l) < tonumber(ARGV[i + 4]) then redis.call('HSET', k, 'last_seen', ARGV[i + 4]) end
+end
+return 1)";
+
+// ARGV prefix. Returns id, requests, denials, first, last for every agent.
+const char* kAgentList = R"(
+local prefix = ARGV[1]
+local out = {}
+for _, id in ipairs(redis.call('SMEMBERS', prefix .. 'agents')) do
+  local v = redis.call('HMGET', prefix .. 'agent:' .. id, 'requests', 'denials', 'first_seen', 'last_seen')
+  table.insert(out, id)
+  for j = 1, 4 do table.insert(out, v[j] or '') end
+end
+return out)";
+
+}  // namespace
+
+struct RedisStateStore::Script {
+  std::string text;
+  std::string sha;
+  explicit Script(const char* t) : text(t), sha(sha1_hex(text)) {}
+};
+
+// Scripts are process-wide constants.
+static const RedisStateStore::Script* engage_script() {
+  static RedisStateStore::Script s(kEngage);
+  return &s;
+}
+
+RedisStateStore::RedisStateStore(RedisLink& link, std::unique_ptr<StateStore> local, Options options)
+    : link_(link),
+      local_(std::move(local)),
+      options_(std::move(options)),
+      nonce_(options_.replica + "/" + detail::random_id("", 8)) {
+}
+
+RedisStateStore::~RedisStateStore() = default;
+
+void RedisStateStore::start() {
+  link_.set_handlers(RedisLink::Handlers{
+      .up = [this] { on_up(); },
+      .down = [](const std::string&) {},
+      .message = [this](const std::string& m) { on_message(m); },
+  });
+}
+
+std::uint64_t RedisStateStore::resyncs() const {
+  std::lock_guard lk(mu_);
+  return resyncs_;
+}
+
+std::string RedisStateStore::message(const char* type, nlohmann::json body) const {
+  body["from"] = nonce_;
+  body["type"] = type;
+  return body.dump();
+}
+
+void RedisStateStore::eval(const Script& script, std::vector<std::string> keys, std::vector<std::string> args,
+                           RedisLink::ReplyCallback done) {
+  std::vector<std::string> cmd{"EVALSHA", script.sha, std::to_string(keys.size())};
+  for (auto& k : keys) cmd.push_back(std::move(k));
+  for (auto& a : args) cmd.push_back(std::move(a));
+  // NOSCRIPT (a fresh or flushed Redis): send the text once, which also loads it.
+  link_.command(cmd, [this, cmd, &script, done = std::move(done)](RedisLink::Reply r) mutable {
+    if (r && r->is_error() && r->str.rfind("NOSCRIPT", 0) == 0) {
+      cmd[0] = "EVAL";
+      cmd[1] = script.text;
+      link_.command(std::move(cmd), std::move(done));
+      return;
+    }
+    done(std::move(r));
+  });
+}
+
+RedisLink::Reply RedisStateStore::call(std::vector<std::string> args) {
+  auto p = std::make_shared<std::promise<RedisLink::Reply>>();
+  auto f = p->get_future();
+  link_.command(std::move(args), [p](RedisLink::Reply r) { p->set_value(std::move(r)); });
+  // The link answers within its command timeout; the margin covers a link
+  // that stopped (shutdown) and never answers.
+  if (f.wait_for(options_.command_timeout * 2 + std::chrono::milliseconds(100)) != std::future_status::ready)
+    return Err(std::string("Redis did not answer in time"));
+  return f.get();
+}
+
+RedisLink::Reply RedisStateStore::call_eval(const Script& script, std::vector<std::string> keys,
+                                            std::vector<std::string> args) {
+  auto p = std::make_shared<std::promise<RedisLink::Reply>>();
+  auto f = p->get_future();
+  eval(script, std::move(keys), std::move(args), [p](RedisLink::Reply r) { p->set_value(std::move(r)); });
+  if (f.wait_for(options_.command_timeout * 3 + std::chrono::milliseconds(100)) != std::future_status::ready)
+    return Err(std::string("Redis did not answer in time"));
+  return f.get();
+}
+
+// ---- kill switches ----
+
+void RedisStateStore::sync_kill_switches(KillSwitchSync sync) {
+  std::lock_guard lk(mu_);
+  kill_sync_ = std::move(sync);
+}
+
+Status RedisStateStore::share_engaged(const KillSwitch& k) {
+  if (!link_.connected()) return Err("Redis is unreachable; shared when it is back");
+  auto j = to_json(k);
+  auto r = call_eval(*engage_script(), {key("kills"), key("kills:lifted")},
+                     {k.id, j.dump(), link_.channel(), message("kill", {{"switch", j}})});
+  return reply_status(r);
+}
+
+static const RedisStateStore::Script* lift_script() {
+  static RedisStateStore::Script s(kLift);
+  return &s;
+}
+
+Status RedisStateStore::share_lifted(const KillSwitch& k) {
+  auto queue = [&] {
+    std::lock_guard lk(mu_);
+    pending_lifts_.push_back(k);
+  };
+  if (!link_.connected()) {
+    queue();
+    return Err("Redis is unreachable; the lift is shared when it is back");
+  }
+  auto r = call_eval(*lift_script(), {key("kills"), key("kills:lifted")},
+                     {k.id, std::to_string(millis(Clock::now())), link_.channel(), message("lift", {{"id", k.id}})});
+  auto st = reply_status(r);
+  if (!st) queue();
+  return st;
+}
+
+void RedisStateStore::on_up() { resync(); }
+
+// On the link's thread: HGETALL both hashes, then merge.
+void RedisStateStore::resync() {
+  auto state = std::make_shared<std::pair<RedisLink::Reply, RedisLink::Reply>>(Err("-"), Err("-"));
+  link_.command({"HGETALL", key("kills")}, [state](RedisLink::Reply r) { state->first = std::move(r); });
+  link_.command({"HGETALL", key("kills:lifted")}, [this, state](RedisLink::Reply r) {
+    state->second = std::move(r);
+    auto& [kills, lifted] = *state;
+    if (!kills || kills->is_error() || !lifted || lifted->is_error()) return;  // the link reconnects and retries
+    std::set<std::string> tomb;
+    for (std::size_t i = 0; i + 1 < lifted->elements.size(); i += 2) tomb.insert(lifted->elements[i].str);
+    std::unordered_map<std::string, KillSwitch> remote;
+    for (std::size_t i = 0; i + 1 < kills->elements.size(); i += 2) {
+      auto j = nlohmann::json::parse(kills->elements[i + 1].str, nullptr, false);
+      auto k = kill_switch_from_json(j);
+      if (k && !tomb.count(k->id)) remote.emplace(k->id, std::move(*k));
+    }
+    KillSwitchSync sync;
+    std::vector<KillSwitch> lifts;
+    {
+      std::lock_guard lk(mu_);
+      sync = kill_sync_;
+      lifts = std::move(pending_lifts_);
+      pending_lifts_.clear();
+    }
+    std::vector<KillSwitch> held = sync.held ? sync.held() : std::vector<KillSwitch>{};
+    // Lifts made here while Redis was away: tombstone them everywhere.
+    for (const auto& k : lifts) {
+      tomb.insert(k.id);
+      remote.erase(k.id);
+      eval(*lift_script(), {key("kills"), key("kills:lifted")},
+           {k.id, std::to_string(millis(Clock::now())), link_.channel(), message("lift", {{"id", k.id}})},
+           [](RedisLink::Reply) {});
+    }
+    std::vector<KillSwitch> engaged;
+    std::vector<std::string> lifted_here;
+    std::set<std::string> held_ids;
+    std::size_t republished = 0;
+    for (const auto& k : held) {
+      held_ids.insert(k.id);
+      if (tomb.count(k.id)) {
+        lifted_here.push_back(k.id);
+      } else if (!remote.count(k.id)) {
+        // Redis lacks it (it restarted empty, or it was engaged here while
+        // Redis was away): publish it again.
+        ++republished;
+        auto j = to_json(k);
+        eval(*engage_script(), {key("kills"), key("kills:lifted")},
+             {k.id, j.dump(), link_.channel(), message("kill", {{"switch", j}})}, [](RedisLink::Reply) {});
+      }
+    }
+    for (auto& [id, k] : remote)
+      if (!held_ids.count(id)) engaged.push_back(std::move(k));
+    if (sync.apply && (!engaged.empty() || !lifted_here.empty())) sync.apply(std::move(engaged), std::move(lifted_here));
+    {
+      std::lock_guard lk(mu_);
+      ++resyncs_;  // after apply: a replica waiting for its first sync now knows every switch
+    }
+    if (on_resync_) on_resync_(republished, lifts.size());
+  });
+}
+
+void RedisStateStore::on_message(const std::string& text) {
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (!j.is_object() || j.value("from", "") == nonce_) return;
+  std::string type = j.value("type", "");
+  if (type == "kill" || type == "lift") {
+    KillSwitchSync sync;
+    {
+      std::lock_guard lk(mu_);
+      sync = kill_sync_;
+    }
+    if (!sync.apply) return;
+    if (type == "kill") {
+      auto k = kill_switch_from_json(j.value("switch", nlohmann::json()));
+      if (k) sync.apply({std::move(*k)}, {});
+    } else if (j.contains("id") && j["id"].is_string()) {
+      sync.apply({}, {j["id"].get<std::string>()});
+    }
+  } else if (type == "decided") {
+    std::function<void(const ApprovalRecord&)> decided;
+    {
+      std::lock_guard lk(mu_);
+      decided = decided_;
+    }
+    auto r = approval_record_from_json(j.value("record", nlohmann::json()));
+    if (decided && r) decided(*r);
+  }
+}
+
+// ---- approvals ----
+
+void RedisStateStore::sync_approvals(std::function<void(const ApprovalRecord&)> decided) {
+  std::lock_guard lk(mu_);
+  decided_ = std::move(decided);
+}
+
+void RedisStateStore::share_held(const SharedHeldCall& call) {
+  nlohmann::json j = call.call;
+  j["holder"] = options_.replica;
+  link_.command({"HSET", key("approvals:held"), call.id, j.dump()}, [](RedisLink::Reply) {});
+}
+
+static const RedisStateStore::Script* claim_script() {
+  static RedisStateStore::Script s(kClaim);
+  return &s;
+}
+
+void RedisStateStore::unshare_held(const ApprovalRecord& record) {
+  // Resolved here (timeout, cancel, kill): withdraw it and keep the record,
+  // so that a late approver elsewhere gets 409. Nobody to tell.
+  eval(*claim_script(), {key("approvals:held"), key("approvals:decided"), key("approvals:order")},
+       {record.id, to_json(record).dump(), link_.channel(), "", "0"}, [](RedisLink::Reply) {});
+}
+
+Result<HeldClaim> RedisStateStore::claim_held(const ApprovalRecord& record) {
+  auto r = call_eval(*claim_script(), {key("approvals:held"), key("approvals:decided"), key("approvals:order")},
+                     {record.id, to_json(record).dump(), link_.channel(),
+                      message("decided", {{"record", to_json(record)}}), "1"});
+  if (auto st = reply_status(r); !st) return Err(st.error());
+  switch (as_int(*r)) {
+    case 1: return HeldClaim::kClaimed;
+    case 2: return HeldClaim::kAlreadyDecided;
+    default: return HeldClaim::kNotShared;
+  }
+}
+
+Result<std::optional<SharedHeldCall>> RedisStateStore::find_held(const std::string& id) {
+  auto r = call({"HGET", key("approvals:held"), id});
+  if (auto st = reply_status(r); !st) return Err(st.error());
+  if (r->is_nil()) return std::optional<SharedHeldCall>();
+  auto j = nlohmann::json::parse(r->str, nullptr, false);
+  if (!j.is_object()) return std::optional<SharedHeldCall>();
+  return std::optional<SharedHeldCall>(SharedHeldCall{id, std::move(j)});
+}
+
+Result<std::vector<SharedHeldCall>> RedisStateStore::list_held() {
+  auto r = call({"HGETALL", key("approvals:held")});
+  if (auto st = reply_status(r); !st) return Err(st.error());
+  std::vector<SharedHeldCall> out;
+  std::vector<std::string> stale;
+  auto now = Clock::now();
+  for (std::size_t i = 0; i + 1 < r->elements.size(); i += 2) {
+    auto j = nlohmann::json::parse(r->elements[i + 1].str, nullptr, false);
+    if (!j.is_object()) continue;
+    // A holder that died leaves its calls behind: drop them after their deadline.
+    auto dl = detail::parse_time(j.value("deadline", ""));
+    if (dl && *dl + std::chrono::minutes(1) < now) {
+      stale.push_back(r->elements[i].str);
+      continue;
+    }
+    out.push_back(SharedHeldCall{r->elements[i].str, std::move(j)});
+  }
+  if (!stale.empty()) {
+    std::vector<std::string> del{"HDEL", key("approvals:held")};
+    for (auto& s : stale) del.push_back(std::move(s));
+    link_.command(std::move(del), [](RedisLink::Reply) {});
+  }
+  return out;
+}
+
+Result<std::optional<ApprovalRecord>> RedisStateStore::find_decided(const std::string& id) {
+  auto r = call({"HGET", key("approvals:decided"), id});
+  if (auto st = reply_status(r); !st) return Err(st.error());
+  if (r->is_nil()) return std::optional<ApprovalRecord>();
+  auto rec = approval_record_from_json(nlohmann::json::parse(r->str, nullptr, false));
+  if (!rec) return std::optional<ApprovalRecord>();
+  return std::optional<ApprovalRecord>(std::move(*rec));
+}
+
+// ---- rate limits ----
+
+static const RedisStateStore::Script* limits_script() {
+  static RedisStateStore::Script s(kLimits);
+  return &s;
+}
+
+void RedisStateStore::acquire(std::vector<policy::LimitRequest> requests,
+                              std::function<void(Result<std::vector<bool>>)> done) {
+  if (!link_.connected()) {
+    done(Err("Redis is unreachable"));
+    return;
+  }
+  std::vector<std::string> args{key("rl:"), std::to_string(requests.size())};
+  args.reserve(2 + 4 * requests.size());
+  for (auto& q : requests) {
+    args.push_back(std::move(q.key));
+    args.push_back(std::to_string(q.limit));
+    args.push_back(std::to_string(std::max<std::int64_t>(1, q.window.count())));
+    args.push_back(std::to_string(q.group));
+  }
+  std::size_t n = requests.size();
+  eval(*limits_script(), {}, std::move(args), [n, done = std::move(done)](RedisLink::Reply r) {
+    if (!r) return done(Err(r.error().message));
+    if (r->is_error() || r->type != RedisValue::Type::kArray || r->elements.size() != n)
+      return done(Err("Redis: unexpected answer to the rate-limit script" + (r->is_error() ? ": " + r->str : "")));
+    std::vector<bool> out(n);
+    for (std::size_t i = 0; i < n; ++i) out[i] = as_int(r->elements[i]) == 1;
+    done(std::move(out));
+  });
+}
+
+// ---- inventory ----
+
+static const RedisStateStore::Script* agent_counts_script() {
+  static RedisStateStore::Script s(kAgentCounts);
+  return &s;
+}
+static const RedisStateStore::Script* agent_list_script() {
+  static RedisStateStore::Script s(kAgentList);
+  return &s;
+}
+
+void RedisStateStore::add_agent_counts(std::vector<AgentCountsDelta> deltas) {
+  // Counts that cannot be written now are lost to the shared totals (this
+  // replica's own counters still have them): inventory is not enforcement.
+  if (!link_.connected() || deltas.empty()) return;
+  std::vector<std::string> args{options_.prefix};
+  for (const auto& d : deltas) {
+    args.push_back(d.id);
+    args.push_back(std::to_string(d.requests));
+    args.push_back(std::to_string(d.denials));
+    args.push_back(std::to_string(millis(d.first_seen)));
+    args.push_back(std::to_string(millis(d.last_seen)));
+  }
+  eval(*agent_counts_script(), {}, std::move(args), [](RedisLink::Reply) {});
+}
+
+Result<std::vector<AgentCounts>> RedisStateStore::agent_counts() {
+  auto r = call_eval(*agent_list_script(), {}, {options_.prefix});
+  if (auto st = reply_status(r); !st) return Err(st.error());
+  std::vector<AgentCounts> out;
+  for (std::size_t i = 0; i + 4 < r->elements.size(); i += 5) {
+    AgentCounts c;
+    c.id = r->elements[i].str;
+    c.requests = static_cast<std::uint64_t>(as_int(r->elements[i + 1]));
+    c.denials = static_cast<std::uint64_t>(as_int(r->elements[i + 2]));
+    if (!r->elements[i + 3].str.empty()) c.first_seen = from_millis(as_int(r->elements[i + 3]));
+    if (!r->elements[i + 4].str.empty()) c.last_seen = from_millis(as_int(r->elements[i + 4]));
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+}  // namespace portcullis::admin

@@ -1,0 +1,114 @@
+// RedisStateStore: the StateStore of `state: { backend: redis }`, shared by
+// every replica that names the same Redis and prefix. It talks to Redis only
+// through a RedisLink (common/redis_link.h; the gateway injects its
+// hiredis/Asio client), so admin/ stays free of Boost and of sockets.
+//
+// Keys (P = state.prefix):
+//   P kills            hash   id -> kill switch JSON (engaged everywhere)
+//   P kills:lifted     hash   id -> lift time (ms); a lifted id is never re-published
+//   P approvals:held   hash   id -> held call JSON (+ "holder")
+//   P approvals:decided hash  id -> approval record JSON; P approvals:order list (last 1000)
+//   P rl:<limit key>:<window start ms>   counters (sliding window, like InMemoryLimitCounter)
+//   P agents           set of agent ids; P agent:<id> hash requests, denials, first_seen, last_seen (ms)
+// Channel P events: {"from":<replica nonce>,"type":"kill"|"lift"|"decided",...}.
+// Every write that others must learn of is one Lua script that writes and
+// PUBLISHes, so a message is never sent for a write that did not happen.
+//
+// Faults. While Redis is unreachable: kill switches stay in force from the
+// local copy (memory and, with admin.state_file, disk), engages and lifts
+// made here are queued and shared at reconnection; approvals are refused
+// (Approvals checks reachable()); the gateway applies rate limits per replica
+// (policy_stage); inventory counts accumulate locally. At every (re)connection
+// the store resyncs: it reads P kills and P kills:lifted, applies what it
+// missed, re-publishes every switch it holds that Redis lacks (a Redis that
+// restarted without its data gets them all back) and replays queued lifts.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "admin/state_store.h"
+#include "common/redis_link.h"
+
+namespace portcullis::admin {
+
+class RedisStateStore final : public StateStore, public policy::SharedLimitCounter {
+ public:
+  struct Options {
+    std::string prefix = "portcullis:";
+    std::string replica;  // this replica's name (audit instance), kept with held calls
+    std::chrono::milliseconds command_timeout{500};
+  };
+
+  // `local` keeps this replica's copy of kill switches and the approval
+  // ledger (a FileStateStore with admin.state_file, else a MemoryStateStore).
+  // Call start() before the link starts (it installs the link's handlers).
+  RedisStateStore(RedisLink& link, std::unique_ptr<StateStore> local, Options options);
+  ~RedisStateStore() override;
+  void start();
+
+  std::vector<KillSwitch> kill_switches() const override { return local_->kill_switches(); }
+  Status save_kill_switches(const std::vector<KillSwitch>& s) override { return local_->save_kill_switches(s); }
+  std::vector<ApprovalRecord> approval_records() const override { return local_->approval_records(); }
+  Status record_approval(const ApprovalRecord& r) override { return local_->record_approval(r); }
+  policy::LimitCounter& limit_counter() override { return local_->limit_counter(); }
+
+  bool shared() const override { return true; }
+  bool reachable() const override { return link_.connected(); }
+
+  void sync_kill_switches(KillSwitchSync sync) override;
+  Status share_engaged(const KillSwitch& k) override;
+  Status share_lifted(const KillSwitch& k) override;
+
+  void sync_approvals(std::function<void(const ApprovalRecord&)> decided) override;
+  void share_held(const SharedHeldCall& call) override;
+  void unshare_held(const ApprovalRecord& record) override;
+  Result<HeldClaim> claim_held(const ApprovalRecord& record) override;
+  Result<std::optional<SharedHeldCall>> find_held(const std::string& id) override;
+  Result<std::vector<SharedHeldCall>> list_held() override;
+  Result<std::optional<ApprovalRecord>> find_decided(const std::string& id) override;
+
+  policy::SharedLimitCounter* shared_limits() override { return this; }
+  void acquire(std::vector<policy::LimitRequest> requests,
+               std::function<void(Result<std::vector<bool>>)> done) override;
+
+  void add_agent_counts(std::vector<AgentCountsDelta> deltas) override;
+  Result<std::vector<AgentCounts>> agent_counts() override;
+
+  // For tests and logs: resyncs done.
+  std::uint64_t resyncs() const;
+  // Called (on the link's thread) after each resync with the number of
+  // switches re-published and of queued lifts replayed. Set before start().
+  void on_resync(std::function<void(std::size_t republished, std::size_t lifts)> f) { on_resync_ = std::move(f); }
+
+  struct Script;  // a Lua script and its SHA-1
+
+ private:
+  void on_up();
+  void on_message(const std::string& text);
+  void resync();
+  // Runs a Lua script (EVALSHA, falling back to EVAL once per connection).
+  void eval(const Script& script, std::vector<std::string> keys, std::vector<std::string> args,
+            RedisLink::ReplyCallback done);
+  // Blocks the calling (admin) thread for the reply; never call it on the link's thread.
+  RedisLink::Reply call(std::vector<std::string> args);
+  RedisLink::Reply call_eval(const Script& script, std::vector<std::string> keys, std::vector<std::string> args);
+  std::string key(std::string_view name) const { return options_.prefix + std::string(name); }
+  std::string message(const char* type, nlohmann::json body) const;
+
+  RedisLink& link_;
+  std::unique_ptr<StateStore> local_;
+  const Options options_;
+  const std::string nonce_;  // tells this process's own messages apart
+  mutable std::mutex mu_;    // guards the fields below
+  KillSwitchSync kill_sync_;
+  std::function<void(const ApprovalRecord&)> decided_;
+  std::vector<KillSwitch> pending_lifts_;  // lifted here while Redis was unreachable
+  std::uint64_t resyncs_ = 0;
+  std::function<void(std::size_t, std::size_t)> on_resync_;
+};
+
+}  // namespace portcullis::admin

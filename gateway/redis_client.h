@@ -1,0 +1,52 @@
+// RedisClient: the RedisLink of `state: { backend: redis }`. Two hiredis
+// async connections (commands, and one subscribed to the events channel)
+// driven by a small Asio adapter (posix::stream_descriptor on hiredis's
+// socket) on the client's own event-loop thread, so that no worker and no
+// control-loop thread ever waits for Redis.
+//
+// Faults: a command that gets no answer within the command timeout fails and
+// drops the connection (replies are ordered: everything behind it would
+// stall too); a lost connection fails every outstanding command; the client
+// reconnects by itself with exponential backoff (100 ms doubling to 5 s,
+// jittered) and PINGs every second so a silent Redis is noticed. Each loss is
+// logged as an error, each recovery as info. No Boost in this header.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "common/redis_link.h"
+
+namespace portcullis::gateway {
+
+class RedisClient final : public RedisLink {
+ public:
+  struct Options {
+    std::string host = "127.0.0.1";
+    std::uint16_t port = 6379;
+    int db = 0;
+    std::string username;
+    std::string password;  // empty: no AUTH
+    std::string channel;   // subscribed at every connection
+    std::chrono::milliseconds connect_timeout{2000};
+    std::chrono::milliseconds command_timeout{500};
+  };
+
+  explicit RedisClient(Options options);
+  ~RedisClient() override;  // stops and joins
+
+  void start();  // starts the thread and the first connection attempt
+  void stop();
+
+  void set_handlers(Handlers handlers) override;
+  void command(std::vector<std::string> args, ReplyCallback done) override;
+  bool connected() const override;
+  const std::string& channel() const override;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace portcullis::gateway

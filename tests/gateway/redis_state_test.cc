@@ -1,0 +1,285 @@
+// RedisStateStore over the real RedisClient against a real redis-server
+// (started here on a free loopback port, in a temp dir): two "replicas" in
+// one process, each with its own client, store, KillSwitches and Approvals.
+#include <doctest/doctest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <functional>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "admin/approvals.h"
+#include "admin/file_state_store.h"
+#include "admin/kill_switches.h"
+#include "admin/redis_state_store.h"
+#include "gateway/redis_client.h"
+
+extern char** environ;
+
+namespace portcullis {
+namespace {
+
+using namespace std::chrono_literals;
+
+bool eventually(const std::function<bool()>& cond, std::chrono::milliseconds within = 3000ms) {
+  auto deadline = std::chrono::steady_clock::now() + within;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(2ms);
+  }
+  return cond();
+}
+
+std::uint16_t free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+// redis-server on 127.0.0.1:<port>, no persistence, its files in a temp dir.
+class RedisServer {
+ public:
+  RedisServer() : port_(free_port()) {
+    std::random_device rd;
+    dir_ = std::filesystem::temp_directory_path() / ("portcullis-redis-test-" + std::to_string(rd()));
+    std::filesystem::create_directories(dir_);
+    start();
+  }
+  ~RedisServer() {
+    stop();
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+  void start() {
+    std::string port = std::to_string(port_), dir = dir_.string();
+    std::vector<std::string> args{"redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "",
+                                  "--appendonly", "no", "--dir", dir, "--logfile", dir + "/redis.log"};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    REQUIRE(posix_spawnp(&pid_, "redis-server", nullptr, nullptr, argv.data(), environ) == 0);
+    REQUIRE(eventually([&] { return answers(); }, 5000ms));
+  }
+  void stop() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+  std::uint16_t port() const { return port_; }
+
+ private:
+  bool answers() const {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port_);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    ::close(fd);
+    return ok;
+  }
+  std::uint16_t port_;
+  std::filesystem::path dir_;
+  pid_t pid_ = -1;
+};
+
+// One replica: link, store, kill switches, approvals.
+struct Replica {
+  gateway::RedisClient link;
+  admin::RedisStateStore* store;
+  std::unique_ptr<admin::RedisStateStore> owned;
+  std::unique_ptr<admin::KillSwitches> kills;
+  std::unique_ptr<admin::Approvals> approvals;
+  std::atomic<int> changes{0};
+
+  Replica(std::uint16_t port, const std::string& name, const std::string& prefix)
+      : link(options(port, prefix)) {
+    owned = std::make_unique<admin::RedisStateStore>(link, std::make_unique<admin::MemoryStateStore>(),
+                                                     admin::RedisStateStore::Options{prefix, name, 300ms});
+    store = owned.get();
+    store->start();
+    kills = std::make_unique<admin::KillSwitches>(*store);
+    kills->on_change([this] { ++changes; });
+    approvals = std::make_unique<admin::Approvals>(admin::Approvals::Options{.ledger = store});
+    link.start();
+    REQUIRE(eventually([&] { return store->resyncs() > 0; }));
+  }
+  ~Replica() { link.stop(); }  // before the store and the switches go
+
+  static gateway::RedisClient::Options options(std::uint16_t port, const std::string& prefix) {
+    gateway::RedisClient::Options o;
+    o.port = port;
+    o.channel = prefix + "events";
+    o.connect_timeout = 1000ms;
+    o.command_timeout = 300ms;
+    return o;
+  }
+};
+
+std::string unique_prefix() {
+  std::random_device rd;
+  return "t" + std::to_string(rd()) + ":";
+}
+
+identity::Principal agent(const std::string& id) {
+  identity::Principal p;
+  p.agent_id = id;
+  return p;
+}
+
+TEST_CASE("a kill switch engaged on one replica is enforced by the other within 100 ms, and lifted likewise") {
+  RedisServer redis;
+  auto prefix = unique_prefix();
+  Replica a(redis.port(), "a", prefix), b(redis.port(), "b", prefix);
+  auto bob = agent("bob");
+  auto t0 = std::chrono::steady_clock::now();
+  auto engaged = a.kills->engage(admin::KillKind::kAgent, "bob", "test", "ops");
+  REQUIRE(engaged);
+  CHECK(engaged->shared);
+  REQUIRE(eventually([&] { return b.kills->match(&bob, "crm", "") != nullptr; }, 100ms));
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  MESSAGE("propagation " << ms << " ms");
+  CHECK(b.changes.load() >= 1);  // the gateway cuts streams on this callback
+
+  // A third replica started later learns it at its first sync.
+  Replica c(redis.port(), "c", prefix);
+  CHECK(c.kills->match(&bob, "crm", "") != nullptr);
+
+  auto lifted = b.kills->lift(engaged->kill_switch.id);
+  REQUIRE(lifted);
+  CHECK(lifted->shared);
+  CHECK(eventually([&] { return a.kills->match(&bob, "crm", "") == nullptr && c.kills->match(&bob, "crm", "") == nullptr; }));
+}
+
+TEST_CASE("a rate limit of N holds across replicas together, atomically") {
+  RedisServer redis;
+  auto prefix = unique_prefix();
+  Replica a(redis.port(), "a", prefix), b(redis.port(), "b", prefix);
+  std::atomic<int> granted{0}, answered{0};
+  for (int i = 0; i < 10; ++i) {
+    auto& r = i % 2 ? a : b;
+    r.store->acquire({policy::LimitRequest{"rule|agent|bob", 4, 60000ms, 0}}, [&](Result<std::vector<bool>> g) {
+      REQUIRE(g);
+      if ((*g)[0]) ++granted;
+      ++answered;
+    });
+  }
+  REQUIRE(eventually([&] { return answered.load() == 10; }));
+  CHECK(granted.load() == 4);
+
+  // Within one group, nothing is counted after the first refusal.
+  std::optional<std::vector<bool>> got;
+  a.store->acquire({{"rule|agent|bob", 4, 60000ms, 7}, {"other|agent|bob", 5, 60000ms, 7}},
+                   [&](Result<std::vector<bool>> g) { got = *g; });
+  REQUIRE(eventually([&] { return got.has_value(); }));
+  CHECK(*got == std::vector<bool>{false, false});
+  got.reset();
+  b.store->acquire({{"other|agent|bob", 1, 60000ms, 0}}, [&](Result<std::vector<bool>> g) { got = *g; });
+  REQUIRE(eventually([&] { return got.has_value(); }));
+  CHECK(*got == std::vector<bool>{true});  // "other" was not counted above
+}
+
+TEST_CASE("a call held on one replica is released by an approver on another, once") {
+  RedisServer redis;
+  auto prefix = unique_prefix();
+  Replica a(redis.port(), "a", prefix), b(redis.port(), "b", prefix);
+  admin::HeldCall call;
+  call.agent = "bob";
+  call.owner = "alice@example.com";
+  call.upstream = "crm";
+  call.tool = "delete_record";
+  call.arguments_hash = "abc";
+  call.created = std::chrono::system_clock::now();
+  call.deadline = call.created + 60s;
+  std::mutex mu;
+  std::optional<admin::ApprovalOutcome> outcome;
+  auto id = b.approvals->hold(call, [&](const admin::ApprovalOutcome& o) {
+    std::lock_guard lk(mu);
+    outcome = o;
+  });
+  REQUIRE(id);
+  // Every replica lists it.
+  REQUIRE(eventually([&] { return a.approvals->list().size() == 1; }));
+  CHECK(a.approvals->list()[0].id == *id);
+  // The owner cannot approve it anywhere.
+  auto self = a.approvals->approve(*id, "alice", "alice@example.com");
+  REQUIRE_FALSE(self);
+  CHECK(self.error().code == admin::ApprovalError::Code::kSelfApproval);
+  auto ok = a.approvals->approve(*id, "carol", "carol@example.com", std::string_view("abc"));
+  REQUIRE(ok);
+  CHECK(ok->outcome == "approved");
+  REQUIRE(eventually([&] {
+    std::lock_guard lk(mu);
+    return outcome.has_value();
+  }));
+  CHECK(outcome->approved());
+  CHECK(outcome->decided_by == "carol");
+  // Single use, on both replicas.
+  auto again_b = b.approvals->deny(*id, "dave");
+  REQUIRE_FALSE(again_b);
+  CHECK(again_b.error().code == admin::ApprovalError::Code::kAlreadyResolved);
+  auto again_a = a.approvals->approve(*id, "dave", "dave@example.com");
+  REQUIRE_FALSE(again_a);
+  CHECK(again_a.error().code == admin::ApprovalError::Code::kAlreadyResolved);
+  CHECK(b.approvals->pending_count() == 0);
+}
+
+TEST_CASE("Redis down: switches stay, approvals are refused; Redis back empty: switches are re-published") {
+  auto redis = std::make_unique<RedisServer>();
+  auto port = redis->port();
+  auto prefix = unique_prefix();
+  Replica a(port, "a", prefix), b(port, "b", prefix);
+  auto bob = agent("bob"), eve = agent("eve");
+  REQUIRE(a.kills->engage(admin::KillKind::kAgent, "bob", "test", "ops"));
+  REQUIRE(eventually([&] { return b.kills->match(&bob, "crm", "") != nullptr; }));
+
+  redis->stop();
+  REQUIRE(eventually([&] { return !a.store->reachable() && !b.store->reachable(); }));
+  CHECK(b.kills->match(&bob, "crm", "") != nullptr);  // never forgotten
+  admin::HeldCall call;
+  call.agent = "bob";
+  call.created = std::chrono::system_clock::now();
+  call.deadline = call.created + 60s;
+  CHECK_FALSE(b.approvals->hold(call, [](const admin::ApprovalOutcome&) {}));
+  auto offline = a.kills->engage(admin::KillKind::kAgent, "eve", "while Redis was down", "ops");
+  REQUIRE(offline);
+  CHECK_FALSE(offline->shared);
+  CHECK(a.kills->match(&eve, "crm", "") != nullptr);
+  std::optional<bool> limit_answer_ok;
+  a.store->acquire({{"k", 1, 1000ms, 0}}, [&](Result<std::vector<bool>> g) { limit_answer_ok = g.ok(); });
+  REQUIRE(limit_answer_ok.has_value());
+  CHECK_FALSE(*limit_answer_ok);  // the gateway then counts locally
+
+  // Same port, empty data set (no persistence): both replicas reconnect by
+  // themselves; a re-publishes what it holds, so b learns of eve and Redis
+  // has bob again.
+  redis->start();
+  REQUIRE(eventually([&] { return a.store->reachable() && b.store->reachable(); }, 15000ms));
+  CHECK(eventually([&] { return b.kills->match(&eve, "crm", "") != nullptr; }));
+  CHECK(b.kills->match(&bob, "crm", "") != nullptr);
+  Replica c(port, "c", prefix);
+  CHECK(c.kills->match(&bob, "crm", "") != nullptr);
+  CHECK(c.kills->match(&eve, "crm", "") != nullptr);
+  CHECK(b.approvals->hold(call, [](const admin::ApprovalOutcome&) {}));
+  b.approvals->cancel_all();
+}
+
+}  // namespace
+}  // namespace portcullis
