@@ -441,22 +441,56 @@ void RedisStateStore::acquire(std::vector<policy::LimitRequest> requests,
     done(Err("Redis is unreachable"));
     return;
   }
-  std::vector<std::string> args{key("rl:"), std::to_string(requests.size())};
-  args.reserve(2 + 4 * requests.size());
-  for (auto& q : requests) {
-    args.push_back(std::move(q.key));
-    args.push_back(std::to_string(q.limit));
-    args.push_back(std::to_string(std::max<std::int64_t>(1, q.window.count())));
-    args.push_back(std::to_string(q.group));
+  bool start = false;
+  {
+    std::lock_guard lk(mu_);
+    limit_queue_.push_back(LimitBatchEntry{std::move(requests), std::move(done)});
+    if (!limit_in_flight_) start = limit_in_flight_ = true;
   }
-  std::size_t n = requests.size();
-  eval(*limits_script(), {}, std::move(args), [n, done = std::move(done)](RedisLink::Reply r) {
-    if (!r) return done(Err(r.error().message));
-    if (r->is_error() || r->type != RedisValue::Type::kArray || r->elements.size() != n)
-      return done(Err("Redis: unexpected answer to the rate-limit script" + (r->is_error() ? ": " + r->str : "")));
-    std::vector<bool> out(n);
-    for (std::size_t i = 0; i < n; ++i) out[i] = as_int(r->elements[i]) == 1;
-    done(std::move(out));
+  if (start) link_.post([this] { flush_limits(); });
+}
+
+void RedisStateStore::flush_limits() {
+  std::vector<LimitBatchEntry> batch;
+  {
+    std::lock_guard lk(mu_);
+    batch.swap(limit_queue_);
+    if (batch.empty()) {
+      limit_in_flight_ = false;
+      return;
+    }
+  }
+  std::size_t n = 0;
+  for (const auto& e : batch) n += e.requests.size();
+  std::vector<std::string> args{key("rl:"), std::to_string(n)};
+  args.reserve(2 + 4 * n);
+  for (std::size_t b = 0; b < batch.size(); ++b) {
+    for (auto& q : batch[b].requests) {
+      args.push_back(std::move(q.key));
+      args.push_back(std::to_string(q.limit));
+      args.push_back(std::to_string(std::max<std::int64_t>(1, q.window.count())));
+      // Groups are per call: the batch index keeps two calls' groups apart.
+      args.push_back(std::to_string(b) + "." + std::to_string(q.group));
+    }
+  }
+  auto shared = std::make_shared<std::vector<LimitBatchEntry>>(std::move(batch));
+  eval(*limits_script(), {}, std::move(args), [this, n, shared](RedisLink::Reply r) {
+    std::optional<std::string> error;
+    if (!r) error = r.error().message;
+    else if (r->is_error() || r->type != RedisValue::Type::kArray || r->elements.size() != n)
+      error = "Redis: unexpected answer to the rate-limit script" + (r->is_error() ? ": " + r->str : std::string());
+    std::size_t at = 0;
+    for (auto& e : *shared) {
+      if (error) {
+        e.done(Err(*error));
+        continue;
+      }
+      std::vector<bool> out(e.requests.size());
+      for (std::size_t i = 0; i < out.size(); ++i) out[i] = as_int(r->elements[at + i]) == 1;
+      at += out.size();
+      e.done(std::move(out));
+    }
+    flush_limits();  // what queued meanwhile goes now
   });
 }
 

@@ -76,6 +76,9 @@ class RedisStateStore final : public StateStore, public policy::SharedLimitCount
                std::function<void(Result<std::vector<bool>>)> done) override;
 
   void add_agent_counts(std::vector<AgentCountsDelta> deltas) override;
+  // Batching: while one rate-limit script is in flight, the requests of
+  // other calls wait and go together in the next one (one round trip and
+  // one script run for many calls under load).
   Result<std::vector<AgentCounts>> agent_counts() override;
 
   // For tests and logs: resyncs done.
@@ -95,6 +98,11 @@ class RedisStateStore final : public StateStore, public policy::SharedLimitCount
             RedisLink::ReplyCallback done);
   // Blocks the calling (admin) thread for the reply; never call it on the link's thread.
   RedisLink::Reply call(std::vector<std::string> args);
+  struct LimitBatchEntry {
+    std::vector<policy::LimitRequest> requests;
+    std::function<void(Result<std::vector<bool>>)> done;
+  };
+  void flush_limits();  // on the link's thread
   RedisLink::Reply call_eval(const Script& script, std::vector<std::string> keys, std::vector<std::string> args);
   std::string key(std::string_view name) const { return options_.prefix + std::string(name); }
   std::string message(const char* type, nlohmann::json body) const;
@@ -108,6 +116,8 @@ class RedisStateStore final : public StateStore, public policy::SharedLimitCount
   std::function<void(const ApprovalRecord&)> decided_;
   std::vector<KillSwitch> pending_lifts_;  // lifted here while Redis was unreachable
   std::uint64_t resyncs_ = 0;
+  std::vector<LimitBatchEntry> limit_queue_;
+  bool limit_in_flight_ = false;  // a script is out, or a flush is posted
   std::function<void(std::size_t, std::size_t)> on_resync_;
 };
 

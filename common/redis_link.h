@@ -53,6 +53,8 @@ class RedisLink {
   // Sends one command (arguments, binary-safe). Answered within the command
   // timeout, or with an Err.
   virtual void command(std::vector<std::string> args, ReplyCallback done) = 0;
+  // Runs `fn` on the link's thread (for batching work there).
+  virtual void post(std::function<void()> fn) = 0;
   // True between `up` and `down`.
   virtual bool connected() const = 0;
   // The pub/sub channel the link subscribes to (prefix + "events").

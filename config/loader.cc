@@ -567,8 +567,14 @@ class Loader {
     SecretRef url_password;
     if (auto v = u.as_string()) {
       std::string error;
-      if (!parse_redis_url(*v, s, url_password, error)) u.error(error);
-      else s.url = *v;
+      if (!parse_redis_url(*v, s, url_password, error)) {
+        u.error(error);
+      } else {
+        s.url = *v;
+        // Kept for messages: without the password.
+        if (!url_password.empty()) s.url = "redis://" + (s.username.empty() ? "" : s.username) + ":***@" +
+                                           s.url.substr(s.url.rfind('@') + 1);
+      }
     }
     if (s.backend == "redis" && !u.present()) n.require("url");
     if (s.backend == "file" && u.present()) u.error("only used with `backend: redis`");

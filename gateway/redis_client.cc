@@ -195,7 +195,9 @@ struct RedisClient::Impl {
     if (status != REDIS_OK) {
       std::string why = ac->errstr ? ac->errstr : "connect failed";
       c->ac = nullptr;  // hiredis frees it after this callback
-      net::post(self->ioc, [s = self, why] { s->fail(why); });
+      net::post(self->ioc, [s = self, why, gen = self->attempt] {
+        if (gen == s->attempt) s->fail(why);
+      });
       return;
     }
     self->handshake(*c);
@@ -207,7 +209,10 @@ struct RedisClient::Impl {
     std::string why = status == REDIS_OK ? "connection closed" : (ac->errstr ? ac->errstr : "connection lost");
     c->ac = nullptr;  // hiredis frees it after this callback
     c->ready = false;
-    net::post(self->ioc, [s = self, why] { s->fail(why); });
+    // A report about an earlier attempt must not tear down the current one.
+    net::post(self->ioc, [s = self, why, gen = self->attempt] {
+      if (gen == s->attempt) s->fail(why);
+    });
   }
 
   // AUTH, SELECT (commands) or SUBSCRIBE (subscriber), pipelined.
@@ -458,6 +463,8 @@ void RedisClient::command(std::vector<std::string> args, ReplyCallback done) {
     impl->send(std::move(args), std::move(done));
   });
 }
+
+void RedisClient::post(std::function<void()> fn) { net::post(impl_->ioc, std::move(fn)); }
 
 bool RedisClient::connected() const { return impl_->up.load(); }
 

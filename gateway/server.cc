@@ -385,6 +385,9 @@ Result<std::unique_ptr<admin::StateStore>> Server::Impl::open_state_store() {
     local = std::make_unique<admin::MemoryStateStore>();
     if (!config->state.redis())
       log::warn("admin.state_file is not set: kill switches will not survive a restart");
+    else
+      log::warn("admin.state_file is not set: a replica that restarts while Redis is unreachable starts without "
+                "the kill switches engaged elsewhere");
   } else {
     auto opened = admin::FileStateStore::open(acfg.state_file);
     if (!opened) return Err("admin.state_file: " + opened.error().message);

@@ -649,6 +649,7 @@ TEST_CASE("a redis url gives host, port, db and password; rediss and a second pa
   CHECK(c->state.db == 3);
   CHECK(c->state.password.kind == SecretRef::Kind::kLiteral);
   CHECK(c->state.password.value == "s3cret");
+  CHECK(c->state.url == "redis://:***@10.0.0.5/3");
   CHECK(c->state.command_timeout == 500ms);
   CHECK(c->state.connect_timeout == 2s);
   auto named = load_ok("state: { backend: redis, url: \"redis://ops:pw@redis.internal:7000\" }\n");
