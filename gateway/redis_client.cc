@@ -453,7 +453,9 @@ void RedisClient::stop() {
   net::post(impl_->ioc, [impl = impl_.get()] {
     impl->shutdown();
     impl->work.reset();
-    impl->ioc.stop();
+    // Posted after what shutdown() queued (the adapters' deletes, cancelled
+    // waits), so those run first and nothing leaks.
+    net::post(impl->ioc, [impl] { impl->ioc.stop(); });
   });
   impl_->thread.join();
 }
