@@ -106,8 +106,9 @@ for i = 0, n - 1 do
       out[i + 1] = 0
       stopped[g] = true
     else
-      redis.call('INCR', ck)
-      redis.call('PEXPIRE', ck, 2 * w + 1000)
+      -- The expiry is set once, when the window's key is created: it then
+      -- outlives the next window, where it is the "previous" count.
+      if redis.call('INCR', ck) == 1 then redis.call('PEXPIRE', ck, 2 * w + 1000) end
       out[i + 1] = 1
     end
   end
