@@ -10,8 +10,10 @@
 //     replica 3 (time printed) and refuses the agent's next call everywhere;
 //   - a limit of 6/1m allows 6 calls in total across the three, not 18;
 //   - a call held on replica 2 is released by an approver on replica 1;
-//   - Redis stopped: kill switches stay enforced, approvals are refused,
-//     /readyz is 503; a kill engaged meanwhile holds on its replica; Redis
+//   - Redis stopped: kill switches stay enforced, approvals are refused
+//     (held calls and approve/deny), rate limits are counted per replica (N
+//     each: the documented bound), /readyz is 503; a kill engaged meanwhile
+//     holds on its replica; Redis
 //     started again: every replica recovers by itself and enforces it too;
 //   - `portcullis audit verify` accepts the three audit directories at once,
 //     each chain naming its replica.
@@ -299,9 +301,23 @@ describe('replicas: three gateways behind nginx sharing state through Redis', { 
     const msg = messagesOf(res).find((m) => m.result || m.error);
     assert.ok(msg?.result?.isError, `a call needing approval is refused at once: ${res.body.slice(0, 300)}`);
     assert.match(textOf(msg.result), /cannot be held: approvals are unavailable: the shared state \(Redis\) cannot be reached/, textOf(msg.result));
-    // Plain calls still work (rate limits counted per replica meanwhile).
+    const approve = await admin(1, 'POST', '/admin/v1/approvals/ap_00000000000000000000000000000000/approve', { token: ADMIN.carol, body: {} });
+    assert.equal(approve.status, 503, `approve while Redis is down: ${approve.body}`);
+    assert.equal(approve.json?.error?.code, 'state_unavailable', approve.body);
+    // Plain calls still work; rate limits are counted by each replica alone
+    // (the documented bound: N per replica). agent-limited used its shared 6
+    // in the limit test above, within this minute; replica 2 now allows 6 on its own.
     const plain = await callOn(replicaUrl(1), sa, 'echo', { text: 'still serving' });
     assert.equal(plain.res.status, 200, plain.res.body);
+    const sl = { ...(await rawHandshake(replicaUrl(1), { headers: bearer('agent-limited') })), headers: bearer('agent-limited') };
+    let localAllowed = 0;
+    for (let i = 0; i < LIMIT + 3; i++) {
+      const { res: r } = await callOn(replicaUrl(1), sl, 'echo', { text: `local ${i}` });
+      const m = messagesOf(r).find((x) => x.result);
+      if (m && !m.result.isError) localAllowed++;
+    }
+    console.log(`# Redis down: replica 2 alone allowed ${localAllowed} of ${LIMIT + 3} calls for a limit of ${LIMIT}/1m`);
+    assert.equal(localAllowed, LIMIT, 'per replica, the limit still holds');
 
     // A kill engaged during the outage holds on its replica at once.
     const during = await admin(0, 'POST', '/admin/v1/kill', { body: { agent: 'agent-a', reason: 'during the outage' } });
