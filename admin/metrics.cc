@@ -184,6 +184,10 @@ struct Metrics::Impl {
                          .Name("portcullis_kill_switches_engaged")
                          .Help("Kill switches engaged")
                          .Register(*registry)),
+        shared_family(prometheus::BuildGauge()
+                          .Name("portcullis_shared_state_reachable")
+                          .Help("1 while the state shared by replicas (Redis) is reachable, else 0")
+                          .Register(*registry)),
         audit_write_family(prometheus::BuildHistogram()
                                .Name("portcullis_audit_write_duration_seconds")
                                .Help("Time to write and sync one audit batch")
@@ -233,6 +237,7 @@ struct Metrics::Impl {
   Family<Gauge>& held_family;
   Family<Gauge>& audit_depth_family;
   Family<Gauge>& kills_family;
+  Family<Gauge>& shared_family;
   Family<Histogram>& audit_write_family;
   Family<Counter>& jwks_family;
   Family<Counter>& credential_family;
@@ -343,6 +348,7 @@ void Metrics::set_open_streams(double n) { impl_->open_streams->Set(n); }
 void Metrics::set_held_approvals(double n) { impl_->held->Set(n); }
 void Metrics::audit_queue_depth(double n) { impl_->audit_depth->Set(n); }
 void Metrics::set_kill_switches_engaged(double n) { impl_->kills->Set(n); }
+void Metrics::set_shared_state_reachable(bool up) { impl_->shared_family.Add({}).Set(up ? 1 : 0); }
 void Metrics::audit_write_latency(double seconds) { impl_->audit_write->Observe(seconds); }
 
 namespace {

@@ -64,6 +64,9 @@ class Metrics {
   void set_held_approvals(double n);
   void audit_queue_depth(double n);
   void set_kill_switches_engaged(double n);
+  // portcullis_shared_state_reachable: 1 while the shared state (Redis) is
+  // reachable, 0 while not (only set with `state: redis`).
+  void set_shared_state_reachable(bool up);
 
   // One audit batch written (and synced): portcullis_audit_write_duration_seconds.
   void audit_write_latency(double seconds);

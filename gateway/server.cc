@@ -466,6 +466,7 @@ Status Server::Impl::start_admin() {
     m.set_open_streams(static_cast<double>(state.active_streams.load()));
     m.set_held_approvals(static_cast<double>(approvals->pending_count()));
     m.set_kill_switches_engaged(static_cast<double>(kills->list().size()));
+    if (state_store->shared()) m.set_shared_state_reachable(state_store->reachable());
     if (audit) m.audit_queue_depth(static_cast<double>(audit->stats().queue_depth));
   });
   // JWKS and credential fetches: the verifier and the providers count them;

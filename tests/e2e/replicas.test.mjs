@@ -294,6 +294,8 @@ describe('replicas: three gateways behind nginx sharing state through Redis', { 
     const rz = await readyz(0);
     assert.equal(rz.json.shared_state.reachable, false, JSON.stringify(rz.json));
     assert.match(rz.json.shared_state.approvals, /refused/);
+    const metrics = await httpRequest(`${gws[0].base}/metrics`);
+    assert.match(metrics.body, /^portcullis_shared_state_reachable 0$/m, 'the gauge says Redis is unreachable');
     await expectKilledEverywhere('agent-b', session, 'during the outage');
 
     const sa = { ...(await rawHandshake(replicaUrl(0), { headers: bearer('agent-a') })), headers: bearer('agent-a') };
