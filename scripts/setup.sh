@@ -53,10 +53,10 @@ packages=(
   prometheus-cpp-dev
   clang                 # second compiler (CC=clang CXX=clang++ builds)
   libclang-rt-14-dev    # clang's sanitizer runtimes (g++ does not need it)
-  nginx-light           # bench baseline proxy and null upstream
+  nginx-light           # bench baseline proxy and null upstream; load balancer of the replica tests
   wrk                   # load generator (bench)
-  redis-server          # shared state backend (tests)
-  libhiredis-dev
+  redis-server          # state: redis (replicas share state); its unit and e2e tests start their own
+  libhiredis-dev        # Redis client library (gateway/redis_client.cc)
   curl
   ca-certificates
   python3
