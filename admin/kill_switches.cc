@@ -160,6 +160,19 @@ std::shared_ptr<const KillSwitch> KillSwitches::matches_stream(const identity::P
 Result<KillSwitches::EngageResult> KillSwitches::engage(KillKind kind, std::string target, std::string reason,
                                                         std::string created_by,
                                                         std::chrono::system_clock::time_point now) {
+  return engage_impl(kind, std::move(target), std::move(reason), std::move(created_by), now, true);
+}
+
+Result<KillSwitches::EngageResult> KillSwitches::engage_in_memory(KillKind kind, std::string target, std::string reason,
+                                                                  std::string created_by,
+                                                                  std::chrono::system_clock::time_point now) {
+  return engage_impl(kind, std::move(target), std::move(reason), std::move(created_by), now, false);
+}
+
+Result<KillSwitches::EngageResult> KillSwitches::engage_impl(KillKind kind, std::string target, std::string reason,
+                                                             std::string created_by,
+                                                             std::chrono::system_clock::time_point now,
+                                                             bool finish) {
   if (kind == KillKind::kAll) target.clear();
   else if (target.empty()) return Err("a " + std::string(kill_kind_name(kind)) + " kill switch needs a target");
   if (target.size() > kMaxField) return Err("target is longer than 1024 bytes");
@@ -186,16 +199,46 @@ Result<KillSwitches::EngageResult> KillSwitches::engage(KillKind kind, std::stri
     next.push_back(k);
     // Persist first so that the file never lags behind what callers were told
     // is persisted; publish whatever the outcome (fail safe).
-    if (auto s = store_.save_kill_switches(next); !s) {
+    if (finish) {
+      if (auto s = store_.save_kill_switches(next); !s) {
+        out.persisted = false;
+        out.error = s.error().message;
+      }
+    } else {
       out.persisted = false;
-      out.error = s.error().message;
+      out.error = "not saved yet (finish_engage)";
     }
     publish_locked(std::move(next));
     out.kill_switch = std::move(k);
     out.created = true;
   }
+  if (!finish) return out;
   for (const auto& cb : callbacks_) cb();
   if (auto s = store_.share_engaged(out.kill_switch); !s) {
+    out.shared = false;
+    out.share_error = s.error().message;
+  }
+  return out;
+}
+
+KillSwitches::EngageResult KillSwitches::finish_engage(const KillSwitch& engaged) {
+  EngageResult out;
+  out.kill_switch = engaged;
+  out.created = true;
+  bool still_engaged = false;
+  {
+    std::lock_guard lock(write_mu_);
+    // Whatever is engaged now (later changes included) is what must be on disk.
+    const auto& now_engaged = index_.load(std::memory_order_acquire)->switches();
+    for (const auto& k : now_engaged) still_engaged = still_engaged || k.id == engaged.id;
+    if (auto s = store_.save_kill_switches(now_engaged); !s) {
+      out.persisted = false;
+      out.error = s.error().message;
+    }
+  }
+  for (const auto& cb : callbacks_) cb();
+  if (!still_engaged) return out;  // lifted meanwhile: nothing to tell other replicas
+  if (auto s = store_.share_engaged(engaged); !s) {
     out.shared = false;
     out.share_error = s.error().message;
   }

@@ -115,6 +115,15 @@ class KillSwitches {
   // than kAll, a target or reason over kMaxField bytes, or kMaxSwitches engaged.
   Result<EngageResult> engage(KillKind kind, std::string target, std::string reason, std::string created_by,
                               std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
+  // For callers on an I/O thread (policy's on_exceed: suspend_agent): the
+  // switch is in effect for every new request when this returns, and nothing
+  // here blocks. The rest of engage() (saving, on_change callbacks, sharing),
+  // which may block, is finish_engage()'s job, to be run off the I/O thread
+  // when the result says `created`.
+  Result<EngageResult> engage_in_memory(KillKind kind, std::string target, std::string reason,
+                                        std::string created_by,
+                                        std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
+  EngageResult finish_engage(const KillSwitch& engaged);
 
   struct LiftResult {
     KillSwitch kill_switch;
@@ -138,6 +147,8 @@ class KillSwitches {
   void on_change(std::function<void()> callback);
 
  private:
+  Result<EngageResult> engage_impl(KillKind kind, std::string target, std::string reason, std::string created_by,
+                                   std::chrono::system_clock::time_point now, bool finish);
   void publish_locked(std::vector<KillSwitch> switches);
 
   StateStore& store_;

@@ -546,8 +546,12 @@ void Session::suspend_if_asked(const RequestContext& ctx) {
                          (d.decision.rules.empty() ? std::string("?") : d.decision.rules.front()) +
                          ", decision " + d.decision_id + ")";
     log::warn("suspending agent: on_exceed suspend_agent", {{"agent", agent}, {"reason", reason}});
-    std::thread([kills, agent, reason] { (void)kills->engage(admin::KillKind::kAgent, agent, reason, "policy"); })
-        .detach();
+    // In effect before this request's answer leaves, so the agent's next
+    // request is refused; saving and sharing it (blocking I/O) happen off
+    // the I/O thread.
+    auto engaged = kills->engage_in_memory(admin::KillKind::kAgent, agent, reason, "policy");
+    if (engaged && engaged->created)
+      std::thread([kills, k = engaged->kill_switch] { (void)kills->finish_engage(k); }).detach();
     return;
   }
 }

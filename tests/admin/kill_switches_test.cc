@@ -42,6 +42,29 @@ TEST_CASE("an agent kill switch matches that agent only") {
   CHECK(f.ks.match(&other, "crm", "read_record") == nullptr);
 }
 
+TEST_CASE("engage_in_memory is in effect at once; finish_engage saves it and runs the callbacks") {
+  Fixture f;
+  int changes = 0;
+  f.ks.on_change([&] { ++changes; });
+  auto r = f.ks.engage_in_memory(KillKind::kAgent, "bot", "rate limit", "policy");
+  REQUIRE(r.ok());
+  CHECK(r->created);
+  CHECK_FALSE(r->persisted);
+  auto bot = principal("bot", "alice@example.com");
+  CHECK(f.ks.match(&bot, "crm", "read_record") != nullptr);  // before anything was saved
+  CHECK(f.store.kill_switches().empty());
+  CHECK(changes == 0);
+  auto again = f.ks.engage_in_memory(KillKind::kAgent, "bot", "rate limit", "policy");
+  REQUIRE(again.ok());
+  CHECK_FALSE(again->created);  // one switch per target
+
+  auto done = f.ks.finish_engage(r->kill_switch);
+  CHECK(done.persisted);
+  CHECK(changes == 1);
+  REQUIRE(f.store.kill_switches().size() == 1);
+  CHECK(f.store.kill_switches()[0].id == r->kill_switch.id);
+}
+
 TEST_CASE("an owner kill switch matches all agents of that owner and no one else") {
   Fixture f;
   f.engage(KillKind::kOwner, "alice@example.com");
