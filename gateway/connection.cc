@@ -16,6 +16,7 @@
 #include "gateway/errors.h"
 #include "gateway/http_rules.h"
 #include "gateway/log.h"
+#include "gateway/mcp2026.h"
 #include "admin/kill_switch.h"
 #include "gateway/policy_stage.h"
 #include "gateway/shared_state_status.h"
@@ -34,6 +35,29 @@ std::string header(const http::fields& f, std::string_view name) {
   return it == f.end() ? std::string() : std::string(it->value());
 }
 
+// The request-metadata headers of protocol revision 2026-07-28 as received.
+mcp2026::MirroredHeaders mirrored_headers(const http::fields& f) {
+  mcp2026::MirroredHeaders h;
+  constexpr std::string_view kParam = "mcp-param-";
+  for (const auto& field : f) {
+    std::string_view name(field.name_string().data(), field.name_string().size());
+    std::string value(field.value());
+    if (beast::iequals(name, "MCP-Protocol-Version")) {
+      ++h.count_protocol_version;
+      h.protocol_version = std::move(value);
+    } else if (beast::iequals(name, "Mcp-Method")) {
+      ++h.count_method;
+      h.method = std::move(value);
+    } else if (beast::iequals(name, "Mcp-Name")) {
+      ++h.count_name;
+      h.name = std::move(value);
+    } else if (name.size() > kParam.size() && beast::iequals(name.substr(0, kParam.size()), kParam)) {
+      h.params.emplace_back(std::string(name.substr(kParam.size())), std::move(value));
+    }
+  }
+  return h;
+}
+
 bool has_body(const http::request_parser<http::empty_body>& p) {
   return p.chunked() || (p.content_length() && *p.content_length() > 0);
 }
@@ -45,6 +69,7 @@ void access_log(const RequestContext& ctx, std::string_view path) {
                       {"path", std::string(path)},
                       {"status", ctx.status}, {"duration_us", us}};
   if (ctx.upstream) f["upstream"] = ctx.upstream->name;
+  if (!ctx.protocol_version.empty()) f["protocol_version"] = ctx.protocol_version;
   if (!ctx.rpc.messages.empty()) {
     const auto& m = ctx.rpc.messages.front();
     if (!m.method.empty()) f["rpc_method"] = m.method;
@@ -182,6 +207,7 @@ class Session {
   Awaitable<bool> handle(http::request_parser<http::empty_body>& hp);
   Awaitable<bool> handle_mcp(http::request_parser<http::empty_body>& hp, RequestContext& ctx);
   Awaitable<bool> send_killed(RequestContext& ctx, const admin::KillSwitch& ks);
+  Awaitable<bool> send_refusal(RequestContext& ctx, const mcp2026::Refusal& r);
   // The policy stage; with limits shared by several replicas, the limits the
   // engine meets are counted in the shared store (one round trip) or, while
   // it is unreachable, by this replica alone.
@@ -389,12 +415,24 @@ Awaitable<bool> Session::handle_mcp(http::request_parser<http::empty_body>& hp, 
   }
 
   std::string version = header(h, "MCP-Protocol-Version");
-  if (!version.empty() && !is_supported_protocol_version(version))
+  // 2026-07-28 is stateless: no GET stream, no DELETE, no session (the id is
+  // ignored, never opened or minted).
+  const bool modern_header = mcp2026::is_modern_version(version);
+  if (modern_header && verb != http::verb::post) {
+    Headers allow{{std::string("Allow"), std::string("POST")}};
+    co_return co_await send_rpc_error(c_, ctx, 405, nullptr, kBadRequest,
+                                      "Method not allowed: protocol revision 2026-07-28 has no GET stream and no "
+                                      "sessions; send each request as a POST",
+                                      ctx.keep_alive, allow);
+  }
+  // A POST's revision is judged once its body is parsed: a modern body
+  // carries its own in _meta and gets the modern error (-32022).
+  if (verb != http::verb::post && !version.empty() && !is_supported_protocol_version(version))
     co_return co_await send_rpc_error(c_, ctx, 400, nullptr, kBadRequest,
                                       "Bad Request: Unsupported protocol version: " + version.substr(0, 64),
                                       ctx.keep_alive);
 
-  std::string sid = header(h, "Mcp-Session-Id");
+  std::string sid = modern_header ? std::string() : header(h, "Mcp-Session-Id");
   if (!sid.empty()) {
     auto now = std::chrono::duration_cast<std::chrono::seconds>(
                    std::chrono::system_clock::now().time_since_epoch()).count();
@@ -453,6 +491,24 @@ Awaitable<bool> Session::handle_mcp(http::request_parser<http::empty_body>& hp, 
       co_return co_await send_rpc_error(c_, ctx, e.http_status, nullptr, e.code, e.message, ctx.keep_alive);
     }
     ctx.rpc = std::move(parsed.value());
+    auto mirrored = mirrored_headers(req);
+    if (mcp2026::is_modern_request(ctx.rpc, mirrored)) {
+      // Decided on the body; the headers must agree with it (-32020).
+      const auto& m = ctx.rpc.messages.front();
+      policy::ToolInfoPtr tool;
+      if (m.method == "tools/call" && c_.runtime->policy_state)
+        tool = c_.runtime->policy_state->catalog.find(ctx.upstream->name, m.target);
+      const nlohmann::json* schema = tool && !tool->input_schema.is_null() ? &tool->input_schema : nullptr;
+      if (auto refusal = mcp2026::check_modern_request(ctx.rpc, mirrored, schema))
+        co_return co_await send_refusal(ctx, *refusal);
+      ctx.modern = true;
+      ctx.protocol_version = std::string(mcp2026::kModernVersion);
+      ctx.session.reset();
+    } else if (!version.empty() && !is_supported_protocol_version(version)) {
+      co_return co_await send_rpc_error(c_, ctx, 400, nullptr, kBadRequest,
+                                        "Bad Request: Unsupported protocol version: " + version.substr(0, 64),
+                                        ctx.keep_alive);
+    }
     for (const auto& m : ctx.rpc.messages) {
       if (m.method != "tools/call") continue;
       if (auto ks = c_.runtime->kills->match(ctx.principal.get(), ctx.upstream->name, m.target)) {
@@ -483,7 +539,7 @@ Awaitable<bool> Session::handle_mcp(http::request_parser<http::empty_body>& hp, 
           res.set(http::field::content_type, "application/json");
           res.set("X-Request-Id", ctx.request_id);
           res.keep_alive(ctx.keep_alive);
-          res.body() = std::move(*held);
+          res.body() = ctx.modern ? mcp2026::with_result_type(std::move(*held)) : std::move(*held);
           bool sent = co_await send_response(c_, res);
           co_return sent && ctx.keep_alive;
         }
@@ -495,7 +551,7 @@ Awaitable<bool> Session::handle_mcp(http::request_parser<http::empty_body>& hp, 
         res.set(http::field::content_type, "application/json");
         res.set("X-Request-Id", ctx.request_id);
         res.keep_alive(ctx.keep_alive);
-        res.body() = std::move(decided.reply);
+        res.body() = ctx.modern ? mcp2026::with_result_type(std::move(decided.reply)) : std::move(decided.reply);
         bool sent = co_await send_response(c_, res);
         co_return sent && ctx.keep_alive;
       }
@@ -554,6 +610,18 @@ void Session::suspend_if_asked(const RequestContext& ctx) {
       std::thread([kills, k = engaged->kill_switch] { (void)kills->finish_engage(k); }).detach();
     return;
   }
+}
+
+Awaitable<bool> Session::send_refusal(RequestContext& ctx, const mcp2026::Refusal& r) {
+  ctx.status = r.http_status;
+  http::response<http::string_body> res{static_cast<http::status>(r.http_status), 11};
+  res.set(http::field::content_type, "application/json");
+  res.set("X-Request-Id", ctx.request_id);
+  res.keep_alive(ctx.keep_alive);
+  res.body() = r.body(ctx.rpc.messages.empty() ? nlohmann::json() : ctx.rpc.messages.front().id);
+  log::info("modern request refused", {{"request_id", ctx.request_id}, {"code", r.code}, {"reason", r.message}});
+  bool sent = co_await send_response(c_, res);
+  co_return sent && ctx.keep_alive;
 }
 
 Awaitable<bool> Session::send_killed(RequestContext& ctx, const admin::KillSwitch& ks) {

@@ -12,6 +12,7 @@
 #include "gateway/http_rules.h"
 #include "gateway/await_callback.h"
 #include "gateway/log.h"
+#include "gateway/mcp2026.h"
 #include "gateway/policy_stage.h"
 #include "gateway/sse_parser.h"
 
@@ -23,7 +24,7 @@ using namespace boost::asio::experimental::awaitable_operators;
 
 // Small on purpose: a thousand open streams must fit in a few MB.
 constexpr std::size_t kRelayChunk = 4096;
-constexpr std::size_t kMaxBuffered = 8 << 20;  // initialize answers only
+constexpr std::size_t kMaxBuffered = 8 << 20;  // initialize answers and results Portcullis rewrites
 
 std::string header(const http::fields& f, std::string_view name) {
   auto it = f.find(beast::string_view(name.data(), name.size()));
@@ -54,6 +55,10 @@ class Exchange {
 
  private:
   void build_upstream_request();
+  // 2026-07-28: Mcp-Method and Mcp-Name recomputed from the body that goes
+  // upstream; Mcp-Param-* passed on as received (checked against the body
+  // where the tool is known, and the body is forwarded unchanged).
+  void set_request_metadata();
   // The upstream's own credential in place of the agent's token; false after
   // replying 502 (or 401 when the agent's token expired for an exchange).
   Awaitable<bool> attach_credential();
@@ -138,9 +143,11 @@ void Exchange::build_upstream_request() {
   // An allow-list: the agent's Authorization, cookies and anything else it
   // sent never reach the upstream.
   for (auto name : {"Accept", "MCP-Protocol-Version", "Last-Event-ID", "traceparent", "tracestate"}) {
+    if (ctx_.modern && std::string_view(name) == "Last-Event-ID") continue;  // streams are not resumable
     auto v = header(req_, name);
     if (!v.empty()) ureq_.set(name, v);
   }
+  if (ctx_.modern) set_request_metadata();
   if (ctx_.session) {
     upstream_session_ = ctx_.session->upstream_session;
     if (!upstream_session_.empty()) ureq_.set("Mcp-Session-Id", upstream_session_);
@@ -152,6 +159,21 @@ void Exchange::build_upstream_request() {
   }
   ureq_.keep_alive(true);
   ureq_.prepare_payload();
+}
+
+void Exchange::set_request_metadata() {
+  const auto& m = ctx_.rpc.messages.front();
+  ureq_.set("Mcp-Method", mcp2026::encode_header_value(m.method));
+  static const nlohmann::json kEmpty = nlohmann::json::object();
+  auto p = ctx_.rpc.json.find("params");
+  if (auto name = mcp2026::name_source(m, p != ctx_.rpc.json.end() && p->is_object() ? *p : kEmpty))
+    ureq_.set("Mcp-Name", mcp2026::encode_header_value(*name));
+  constexpr std::string_view kParam = "mcp-param-";
+  for (const auto& f : req_) {
+    std::string_view n(f.name_string().data(), f.name_string().size());
+    if (n.size() > kParam.size() && beast::iequals(n.substr(0, kParam.size()), kParam))
+      ureq_.insert(f.name_string(), f.value());
+  }
 }
 
 std::vector<nlohmann::json> Exchange::request_ids() const {
@@ -212,20 +234,35 @@ http::response<http::empty_body> Exchange::downstream_header(unsigned status) {
   h.keep_alive(ctx_.keep_alive);
   // The upstream's session id is echoed only as the sealed id the agent holds.
   auto usid = header(uh, "Mcp-Session-Id");
-  if (!usid.empty() && ctx_.session && usid == ctx_.session->upstream_session)
+  if (!usid.empty() && ctx_.session && !ctx_.modern && usid == ctx_.session->upstream_session)
     h.set("Mcp-Session-Id", header(req_, "Mcp-Session-Id"));
   return h;
 }
 
 bool Exchange::filters_list() const {
-  return c_.runtime->policy && ctx_.rpc.messages.size() == 1 && ctx_.rpc.messages[0].kind == RpcKind::kRequest &&
-         ctx_.rpc.messages[0].method == "tools/list";
+  if (!c_.runtime->policy || ctx_.rpc.messages.size() != 1 || ctx_.rpc.messages[0].kind != RpcKind::kRequest)
+    return false;
+  const auto& method = ctx_.rpc.messages[0].method;
+  // A resources/read the policy decided is visible per agent: a modern
+  // answer's "public" cache hint must not reach a shared cache either.
+  return method == "tools/list" || (ctx_.modern && method == "resources/read");
 }
 
 bool Exchange::filter_message(nlohmann::json& m) const {
   if (!m.is_object() || !m.contains("result") || !m["result"].is_object()) return false;
   if (m.value("id", nlohmann::json()) != ctx_.rpc.messages[0].id) return false;
-  filter_tools_list(*c_.runtime->policy, *c_.runtime->policy_state, ctx_, m["result"]);
+  auto& result = m["result"];
+  if (ctx_.rpc.messages[0].method == "tools/list") {
+    if (ctx_.modern) {
+      // As an HTTP client of the upstream: tools whose x-mcp-header
+      // annotations are invalid are dropped (and named in the log).
+      for (const auto& why : mcp2026::drop_invalid_tools(result))
+        log::warn("tool dropped from tools/list: invalid x-mcp-header",
+                  {{"request_id", ctx_.request_id}, {"upstream", up_.name}, {"tool", why}});
+    }
+    filter_tools_list(*c_.runtime->policy, *c_.runtime->policy_state, ctx_, result);
+  }
+  mcp2026::make_private(result);
   return true;
 }
 
@@ -240,7 +277,7 @@ Awaitable<bool> Exchange::relay_filtered_json() {
   }
   nlohmann::json m;
   // Fail closed: an answer that cannot be filtered is not passed on.
-  if (!parse_json_strict(body, m)) co_return co_await fail(502, kUpstreamUnavailable, "Upstream sent invalid JSON", "tools/list");
+  if (!parse_json_strict(body, m)) co_return co_await fail(502, kUpstreamUnavailable, "Upstream sent invalid JSON", ctx_.rpc.messages[0].method);
   filter_message(m);
   auto dh = downstream_header(rp_->get().result_int());
   http::response<http::string_body> res{dh.result(), 11};
@@ -317,7 +354,8 @@ Awaitable<bool> Exchange::run() {
   std::string usid = header(rp_->get(), "Mcp-Session-Id");
   bool is_initialize = ctx_.rpc.messages.size() == 1 && ctx_.rpc.messages[0].method == "initialize";
   bool new_session = !usid.empty() && (!ctx_.session || usid != ctx_.session->upstream_session);
-  if (is_initialize || new_session) co_return co_await relay_buffered_initialize();
+  // A modern request never gets a session, whatever the upstream sends.
+  if (!ctx_.modern && (is_initialize || new_session)) co_return co_await relay_buffered_initialize();
   if (is_event_stream(ct)) co_return co_await relay_sse();
   if (filters_list() && is_json_content_type(ct)) co_return co_await relay_filtered_json();
   co_return co_await relay_body();
@@ -566,7 +604,9 @@ Awaitable<bool> forward(Conn& c, RequestContext& ctx, Request& req) {
   auto ids = x.request_ids();
   log::info("client disconnected", {{"request_id", ctx.request_id}, {"upstream", ctx.upstream->name},
                                     {"cancelled_requests", ids.size()}});
-  if (!ids.empty())
+  // 2026-07-28 has no notifications/cancelled on HTTP: closing the upstream
+  // stream (done as the exchange is torn down) is the cancellation.
+  if (!ids.empty() && !ctx.modern)
     net::co_spawn(c.worker.ioc(),
                   send_cancellations(c.worker, c.runtime, *ctx.upstream, x.upstream_session(),
                                      ctx.protocol_version, std::move(ids)),

@@ -36,6 +36,7 @@ struct RequestContext {
   RpcBody rpc;                                       // POST bodies only
   std::optional<SessionClaims> session;              // from a valid Mcp-Session-Id
   std::string protocol_version;                      // header, else session, else default
+  bool modern = false;                               // a 2026-07-28 (stateless) request
   std::string principal_key = "anonymous";           // what sessions are bound to
   identity::PrincipalPtr principal;                  // null on `auth: none` routes
   // The agent's raw token: only a token_exchange provider reads it (as the

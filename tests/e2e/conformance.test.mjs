@@ -2,7 +2,11 @@
 // server mode, the active scenarios) through the gateway, against the
 // project's own fixture upstream: runs conformance/run.sh (which installs its
 // own pinned packages, including the Node 22 the suite needs) and expects
-// every check to pass. See conformance/README.md.
+// every check to pass; then the frozen 2026-07-28 requirement set
+// (`--requirements 2026-07-28`, against the SDK 2.x fixture
+// conformance/fixture-server-2026.mjs), where every scored scenario must pass
+// and only the unscored tasks extension (not implemented by the fixture) may
+// fail. See conformance/README.md.
 //
 // With DIRECT=1 the suite is pointed at the fixture itself
 // (CONFORMANCE_DIRECT=1); dns-rebinding-protection is then expected to fail,
@@ -58,5 +62,37 @@ test(
     assert.deepEqual(failed, [], `failing scenarios:\n${failed.join('\n')}\n\n${r.out.slice(-6000)}`);
     assert.match(summary, /^Total: \d+ passed, 0 failed$/m);
     assert.equal(r.code, 0, `conformance/run.sh exit code (signal ${r.signal}):\n${r.out.slice(-3000)}`);
+  },
+);
+
+test(
+  'MCP conformance suite, 2026-07-28 requirement set, through the gateway',
+  { timeout: 600_000, skip: !DIRECT && !gatewayAvailable() && 'gateway binary not built' },
+  async (t) => {
+    const r = await runConformance(['--requirements', '2026-07-28']);
+    const at = r.out.lastIndexOf('=== SUMMARY ===');
+    assert.ok(at >= 0, `the suite printed a summary (exit ${r.code ?? r.signal}):\n${r.out.slice(-4000)}`);
+    const summary = r.out.slice(at);
+    t.diagnostic(summary.trim().split('\n').filter((l) => !l.startsWith('✓')).join('\n'));
+    const failed = summary
+      .split('\n')
+      .filter((l) => l.startsWith('✗'))
+      .map((l) => l.slice(2).split(':')[0]);
+    // "Not scored" lists the scenarios that do not count for the revision.
+    const unscored = new Set(
+      summary
+        .split('\n')
+        .map((l) => /^\s+[✓✗] (\S+) \((extension|pending|added-after-release)\)/.exec(l)?.[1])
+        .filter(Boolean),
+    );
+    const expected = DIRECT ? ['dns-rebinding-protection'] : [];
+    const scoredFailures = failed.filter((n) => !unscored.has(n) && !expected.includes(n));
+    assert.deepEqual(scoredFailures, [], `scored 2026-07-28 scenarios failing:\n${r.out.slice(-6000)}`);
+    assert.deepEqual(
+      failed.filter((n) => unscored.has(n) && !n.startsWith('tasks-')),
+      [],
+      'among the unscored scenarios only the tasks extension (not implemented by the fixture) may fail',
+    );
+    if (!DIRECT) assert.equal(r.code, 0, `conformance/run.sh exit code (signal ${r.signal}):\n${r.out.slice(-3000)}`);
   },
 );

@@ -1,5 +1,6 @@
 // Runs the official MCP conformance suite (server mode) through the gateway:
-// fixture-server.mjs <- Portcullis (route /mcp/conformance, auth: none) <-
+// fixture-server.mjs (fixture-server-2026.mjs for `--requirements 2026-07-28`
+// or `--spec-version 2026-07-28`) <- Portcullis (route /mcp/conformance, auth: none) <-
 // `conformance server --url http://localhost:<port>/mcp/conformance`.
 //
 // Started by run.sh with the Node 22 of node_modules (the suite needs Node >= 22).
@@ -55,7 +56,11 @@ function runSuite(url, extraArgs, outDir) {
 }
 
 async function main() {
-  const fixture = await spawnListening(path.join(HERE, 'fixture-server.mjs'), ['--port', '0'], { name: 'conformance-fixture', timeoutMs: 60000 });
+  // Revision 2026-07-28 (stateless) runs against the SDK 2.x fixture.
+  const args = process.argv.slice(2);
+  const modern = args.some((a, i) => (a === '--requirements' || a === '--spec-version') && args[i + 1] === '2026-07-28');
+  const fixtureScript = modern ? 'fixture-server-2026.mjs' : 'fixture-server.mjs';
+  const fixture = await spawnListening(path.join(HERE, fixtureScript), ['--port', '0'], { name: 'conformance-fixture', timeoutMs: 60000 });
   stack.add(async () => {
     fixture.child.kill('SIGTERM');
   });
