@@ -113,8 +113,8 @@ Awaitable<bool> record_decisions(const RequestContext& ctx, const Runtime& rt) {
     f.shadow = d.decision.shadow;
     f.method = m.method;
     f.jsonrpc_id = m.id.dump();
-    f.tool = m.target;
-    if (auto info = rt.policy_state->catalog.find(ctx.upstream->name, m.target)) f.tool_fingerprint = info->pinned_fingerprint;
+    f.tool = d.target.empty() ? m.target : d.target;
+    if (auto info = rt.policy_state->catalog.find(ctx.upstream->name, f.tool)) f.tool_fingerprint = info->pinned_fingerprint;
     f.action = d.decision.action;
     f.sensitivity = d.decision.sensitivity;
     f.arguments = m.arguments.is_null() ? nlohmann::json::object() : m.arguments;
@@ -178,7 +178,8 @@ void log_decisions(const RequestContext& ctx, admin::Metrics* metrics) {
     for (const auto& r : d.decision.rules) rules += (rules.empty() ? "" : ",") + r;
     log::info("decision", {{"request_id", ctx.request_id}, {"decision_id", d.decision_id},
                            {"agent", ctx.principal ? ctx.principal->agent_id : std::string("anonymous")},
-                           {"upstream", ctx.upstream->name}, {"method", m.method}, {"target", m.target},
+                           {"upstream", ctx.upstream->name}, {"method", m.method},
+                           {"target", d.target.empty() ? m.target : d.target},
                            {"effect", std::string(policy::effect_name(d.decision.effect))},
                            {"hidden", d.hidden}, {"rules", rules}, {"reason", d.decision.reason},
                            {"policy_version", d.decision.policy_version}, {"eval_ns", d.decision.eval_ns}});

@@ -51,6 +51,30 @@ json refusal_for(const RpcMessage& m, const CallDecision& d) {
   return {{"jsonrpc", "2.0"}, {"id", m.id}, {"error", {{"code", -32003}, {"message", denial_text(d)}}}};
 }
 
+void decide_subscriptions(const policy::PolicySnapshot& snapshot, PolicyState& state, const RequestContext& ctx,
+                          std::size_t message, std::chrono::system_clock::time_point now, DecideResult& out) {
+  static const std::vector<std::string> kNoGroups;
+  auto p = ctx.rpc.json.find("params");
+  if (p == ctx.rpc.json.end() || !p->is_object()) return;
+  auto n = p->find("notifications");
+  if (n == p->end() || !n->is_object()) return;
+  auto uris = n->find("resourceSubscriptions");
+  if (uris == n->end() || !uris->is_array()) return;
+  for (const auto& uri : *uris) {
+    CallDecision d;
+    d.message = message;
+    d.decision_id = new_decision_id();
+    d.target = uri.is_string() ? uri.get<std::string>() : uri.dump();
+    auto facts = facts_for(ctx, kNoGroups);
+    facts.method = policy::kResourcesRead;
+    facts.name = d.target;
+    facts.now = now;
+    d.decision = policy::decide(snapshot, facts, &state.limits, &state.catalog);
+    if (d.decision.effect != policy::Effect::kAllow) out.forward = false;
+    out.decisions.push_back(std::move(d));
+  }
+}
+
 }  // namespace
 
 std::string new_decision_id() {
@@ -78,6 +102,12 @@ DecideResult decide_request_with(const policy::PolicySnapshot& snapshot, PolicyS
   for (std::size_t i = 0; i < ctx.rpc.messages.size(); ++i) {
     const auto& m = ctx.rpc.messages[i];
     if (m.kind != RpcKind::kRequest) continue;
+    if (m.method == "subscriptions/listen" && !ctx.rpc.batch) {
+      // 2026-07-28: updates of a resource tell what it holds, so each URI a
+      // listen subscribes to is decided as a resources/read of it.
+      decide_subscriptions(snapshot, state, ctx, i, now, out);
+      continue;
+    }
     if (m.method != policy::kToolsCall && m.method != policy::kResourcesRead && m.method != policy::kPromptsGet)
       continue;
     auto facts = facts_for(ctx, kNoGroups);
@@ -120,8 +150,8 @@ DecideResult decide_request_with(const policy::PolicySnapshot& snapshot, PolicyS
     const auto& m = ctx.rpc.messages[i];
     if (m.kind != RpcKind::kRequest) continue;
     const CallDecision* d = nullptr;
-    for (const auto& x : out.decisions)
-      if (x.message == i) d = &x;
+    for (const auto& x : out.decisions)  // a refused one first (a listen has one per URI)
+      if (x.message == i && (!d || d->decision.effect == policy::Effect::kAllow)) d = &x;
     if (d && d->decision.effect != policy::Effect::kAllow)
       replies.push_back(refusal_for(m, *d));
     else

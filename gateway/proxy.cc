@@ -444,10 +444,18 @@ Awaitable<bool> Exchange::relay_sse() {
     if (events.empty()) continue;
     out.clear();
     for (auto& ev : events) {
-      if (!pending.empty() && !ev.data.empty()) {
+      if ((!pending.empty() || ctx_.modern) && !ev.data.empty()) {
         nlohmann::json m;
-        if (parse_json_strict(ev.data, m) && m.is_object() && m.contains("id") &&
-            (m.contains("result") || m.contains("error"))) {
+        bool parsed = parse_json_strict(ev.data, m) && m.is_object();
+        if (parsed && ctx_.modern && m.contains("method") && m.contains("id")) {
+          // 2026-07-28 has no server-to-client requests (input comes through
+          // input_required results): a modern client never gets one.
+          log::warn("upstream sent a JSON-RPC request on a 2026-07-28 stream: dropped",
+                    {{"request_id", ctx_.request_id}, {"upstream", up_.name},
+                     {"method", m["method"].is_string() ? m["method"].get<std::string>() : std::string("?")}});
+          continue;
+        }
+        if (parsed && m.contains("id") && (m.contains("result") || m.contains("error"))) {
           std::erase(pending, m["id"]);
           if (filter && filter_message(m)) {
             out += sse_message(m.dump(), ev.id);
@@ -457,6 +465,7 @@ Awaitable<bool> Exchange::relay_sse() {
       }
       out += ev.raw;
     }
+    if (out.empty()) continue;  // an empty chunk would end the chunked body
     c_.stream.tcp().expires_after(up_.timeouts.request);
     auto [wec, wn] = co_await c_.stream.visit(
         [&](auto& s) { return net::async_write(s, http::make_chunk(net::buffer(out)), kNoThrow); });

@@ -20,6 +20,9 @@ struct CallDecision {
   std::size_t message = 0;  // index into RequestContext::rpc.messages
   std::string decision_id;
   bool hidden = false;      // tools/call of a tool the agent may not see
+  // What was decided when it is not the message's own target: a URI a
+  // subscriptions/listen subscribes to (decided as a resources/read of it).
+  std::string target;
   policy::Decision decision;
 };
 

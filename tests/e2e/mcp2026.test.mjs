@@ -59,6 +59,13 @@ function policyFile() {
       { id: 'agent-uses-new', effect: 'allow', agents: { ids: [AGENT] }, tools: { upstream: 'new' } },
       { id: 'agent-uses-old', effect: 'allow', agents: { ids: [AGENT] }, tools: { upstream: 'old' } },
       { id: 'agent-uses-strict', effect: 'allow', agents: { ids: [AGENT] }, tools: { upstream: 'strict' } },
+      { id: 'agent-uses-rogue', effect: 'allow', agents: { ids: [AGENT] }, tools: { upstream: 'rogue' } },
+      {
+        id: 'no-secret-reads',
+        effect: 'deny',
+        agents: { any: true },
+        tools: { upstream: 'new', tool: 'secret://*', methods: ['resources/read'] },
+      },
       {
         id: 'no-prod-deletes',
         effect: 'deny',
@@ -180,6 +187,7 @@ describe('MCP 2026-07-28 through Portcullis (SDK 2.x client and server, OAuth ag
           { name: 'new', url: up.url, path: '/mcp/new' },
           { name: 'strict', url: strict.url, path: '/mcp/strict' },
           { name: 'old', url: legacy.url, path: '/mcp/old' },
+          { name: 'rogue', url: up.url.replace(/\/mcp$/, '/rogue'), path: '/mcp/rogue' },
         ],
         identity: {
           issuers: [{ issuer: idp.issuer, jwks_uri: idp.jwksUri, algorithms: ['RS256', 'ES256'] }],
@@ -355,6 +363,35 @@ describe('MCP 2026-07-28 through Portcullis (SDK 2.x client and server, OAuth ag
     assert.equal(after.status, 200, 'lifted');
   });
 
+  test('subscriptions/listen: each resourceSubscriptions URI is decided as a read of it, and recorded', async () => {
+    await up.reset();
+    const listen = (id, uris) => ({
+      jsonrpc: '2.0',
+      id,
+      method: 'subscriptions/listen',
+      params: { _meta: META, notifications: { resourceSubscriptions: uris } },
+    });
+    const denied = await post('new', listen(41, ['config://app', 'secret://payroll']));
+    assert.equal(denied.status, 200, denied.text);
+    assert.equal(denied.json.id, 41);
+    assert.equal(denied.json.error.code, -32003);
+    assert.match(denied.json.error.message, /Denied by policy.*no-secret-reads/);
+    assert.ok(!(await up.requests()).some((r) => r.method === 'subscriptions/listen'), 'the upstream never saw it');
+    const recs = await decisionsFor('secret://payroll', 1);
+    assert.equal(recs.at(-1).decision, 'deny');
+    assert.equal(recs.at(-1).method, 'subscriptions/listen');
+    assert.deepEqual(recs.at(-1).rules, ['no-secret-reads']);
+    const allowed = (await decisionsFor('config://app', 1)).at(-1);
+    assert.equal(allowed.method, 'subscriptions/listen');
+
+    // An allowed subscription is forwarded: the stream opens with the ack.
+    const c = await client2('new');
+    const sub = await c.listen({ resourceSubscriptions: ['config://app'] });
+    assert.ok(sub.honoredFilter, 'acknowledged');
+    await sub.close();
+    assert.ok((await up.requests()).some((r) => r.method === 'subscriptions/listen'));
+  });
+
   test('header/body mismatches are refused with 400 and -32020, before the upstream sees anything', async () => {
     const c = await client2('new');
     await c.listTools(); // Portcullis learns region_query's x-mcp-header
@@ -407,6 +444,17 @@ describe('MCP 2026-07-28 through Portcullis (SDK 2.x client and server, OAuth ag
       assert.equal(r.status, 404, `${method}: ${r.text}`);
       assert.equal(r.json.error.code, -32601, method);
     }
+  });
+
+  test('a server-to-client request on a modern stream is not passed on (2026-07-28 has none)', async () => {
+    const r = await post('rogue', call(61, 'anything', {}));
+    assert.equal(r.status, 200, r.text);
+    const messages = r.text
+      .split(/\r?\n/)
+      .filter((l) => l.startsWith('data:'))
+      .map((l) => JSON.parse(l.slice(5)));
+    assert.deepEqual(messages.map((m) => m.method ?? `result:${m.id}`), ["result:61"], `response: ${r.status} ${r.text}`);
+    assert.equal(textOf(messages[0].result), 'rogue done');
   });
 
   test('GET and DELETE with the 2026-07-28 header are refused with 405 (no GET stream, no sessions)', async () => {
