@@ -63,9 +63,15 @@ struct UpstreamTls {
   bool verify = true;
 };
 
+// How Portcullis speaks to an upstream (and serves its route).
+enum class UpstreamTransport {
+  kStreamableHttp,  // `transport: streamable_http` (default): `url` is the MCP endpoint
+  kSse,             // `transport: sse`: legacy HTTP+SSE (2024-11-05); `url` is the SSE endpoint
+};
+
 struct UpstreamConfig {
   std::string name;
-  std::string url;     // full URL of the upstream MCP endpoint
+  std::string url;     // full URL of the upstream MCP endpoint (the SSE endpoint for `transport: sse`)
   std::string scheme;  // "http" | "https" (parsed from url)
   std::string host;
   std::uint16_t port = 0;
@@ -75,6 +81,7 @@ struct UpstreamConfig {
   UpstreamTimeouts timeouts;
   UpstreamTls tls;
   bool auth_none = false;  // `auth: none`: route accepts requests without a token
+  UpstreamTransport transport = UpstreamTransport::kStreamableHttp;
   std::size_t max_connections = 256;  // pooled keep-alive connections
 };
 

@@ -374,8 +374,29 @@ class Loader {
       if (tls["ca_file"].present()) u.tls.ca_file = file(tls["ca_file"], true);
       if (auto v = tls["verify"].as_bool()) u.tls.verify = *v;
       if (n["auth"].as_enum({"none"})) u.auth_none = true;
+      if (n["transport"].as_enum({"streamable_http", "sse"}).value_or("") == "sse")
+        u.transport = UpstreamTransport::kSse;
       integer(n["max_connections"], u.max_connections, 1);
       c_.upstreams.push_back(std::move(u));
+    }
+    legacy_paths(list, paths);
+  }
+
+  // A `transport: sse` route also serves <path>/sse and <path>/messages
+  // (gateway/legacy_route.h); no other route may sit there.
+  void legacy_paths(const YamlNode& list, const std::map<std::string, int>& paths) {
+    if (c_.upstreams.empty()) return;
+    std::size_t i = 0;
+    for (const YamlNode& n : list.items()) {
+      if (i >= c_.upstreams.size()) break;
+      const UpstreamConfig& u = c_.upstreams[i++];
+      if (u.transport != UpstreamTransport::kSse || u.path.empty()) continue;
+      for (std::string_view suffix : {"/sse", "/messages"}) {
+        auto other = paths.find(u.path + std::string(suffix));
+        if (other == paths.end()) continue;
+        n["transport"].error("route \"" + u.path + std::string(suffix) + "\" of this legacy SSE upstream is upstreams[" +
+                             std::to_string(other->second) + "]'s path");
+      }
     }
   }
 

@@ -15,6 +15,7 @@
 #include "gateway/conn.h"
 #include "gateway/errors.h"
 #include "gateway/http_rules.h"
+#include "gateway/legacy_sse.h"
 #include "gateway/log.h"
 #include "gateway/mcp2026.h"
 #include "admin/kill_switch.h"
@@ -364,6 +365,10 @@ Awaitable<bool> Session::handle(http::request_parser<http::empty_body>& hp) {
       ctx.status = 200;
       ok = co_await send_json(c_, ctx, 200, doc, ctx.keep_alive);
     }
+  } else if (auto legacy = match_legacy_route(cfg, path)) {
+    ctx.upstream = legacy->upstream;
+    ctx.legacy = LegacyRequest{legacy->path, std::nullopt};
+    ok = co_await handle_mcp(hp, ctx);
   } else if (const auto* up = cfg.upstream_by_path(path)) {
     ctx.upstream = up;
     ok = co_await handle_mcp(hp, ctx);
@@ -402,6 +407,11 @@ Awaitable<bool> Session::handle_mcp(http::request_parser<http::empty_body>& hp, 
     Headers allow{{std::string("Allow"), std::string("GET, POST, DELETE")}};
     co_return co_await send_rpc_error(c_, ctx, 405, nullptr, kBadRequest, "Method not allowed", ctx.keep_alive,
                                       allow);
+  }
+  if (ctx.legacy) {
+    bool replied = false;
+    bool alive = co_await legacy_refuse(c_, ctx, h, replied);
+    if (replied) co_return alive;
   }
 
   if (!ctx.upstream->auth_none) {
@@ -450,6 +460,11 @@ Awaitable<bool> Session::handle_mcp(http::request_parser<http::empty_body>& hp, 
                          : ctx.session && !ctx.session->protocol_version.empty()
                              ? ctx.session->protocol_version
                              : std::string(kDefaultProtocolVersion);
+  if (ctx.legacy) {
+    bool replied = false;
+    bool alive = co_await legacy_admit(c_, ctx, h, replied);
+    if (replied) co_return alive;
+  }
 
   if (verb == http::verb::get) {
     if (!get_accept_ok(header(h, "Accept")))
@@ -462,7 +477,7 @@ Awaitable<bool> Session::handle_mcp(http::request_parser<http::empty_body>& hp, 
       co_return co_await send_rpc_error(c_, ctx, 415, nullptr, kBadRequest,
                                         "Unsupported Media Type: Content-Type must be application/json",
                                         ctx.keep_alive);
-    if (!post_accept_ok(header(h, "Accept")))
+    if (!ctx.legacy && !post_accept_ok(header(h, "Accept")))  // 2024-11-05 asks nothing of Accept
       co_return co_await send_rpc_error(
           c_, ctx, 406, nullptr, kBadRequest,
           "Not Acceptable: Client must accept both application/json and text/event-stream", ctx.keep_alive);
@@ -535,6 +550,7 @@ Awaitable<bool> Session::handle_mcp(http::request_parser<http::empty_body>& hp, 
         auto held = co_await hold_for_approval(ctx);
         if (held.has_value()) {
           if (held->empty()) co_return false;  // the client went away while held
+          if (ctx.legacy) co_return co_await legacy_reply(c_, ctx, std::move(*held));
           ctx.status = 200;
           http::response<http::string_body> res{http::status::ok, 11};
           res.set(http::field::content_type, "application/json");
@@ -547,6 +563,7 @@ Awaitable<bool> Session::handle_mcp(http::request_parser<http::empty_body>& hp, 
         decided.forward = true;  // approved: on to the upstream
       }
       if (!decided.forward) {
+        if (ctx.legacy) co_return co_await legacy_reply(c_, ctx, std::move(decided.reply));
         ctx.status = 200;
         http::response<http::string_body> res{http::status::ok, 11};
         res.set(http::field::content_type, "application/json");
@@ -559,7 +576,11 @@ Awaitable<bool> Session::handle_mcp(http::request_parser<http::empty_body>& hp, 
     }
   }
 
-  bool reusable = co_await forward(c_, ctx, req);
+  bool reusable;
+  if (ctx.legacy)
+    reusable = co_await legacy_forward(c_, ctx, req);
+  else
+    reusable = co_await forward(c_, ctx, req);
   record_outcome(ctx, *c_.runtime);
   co_return reusable;
 }

@@ -9,6 +9,7 @@
 
 #include "config/config.h"
 #include "gateway/jsonrpc.h"
+#include "gateway/legacy_endpoint.h"
 #include "gateway/session_sealer.h"
 #include "identity/principal.h"
 #include "policy/decision.h"
@@ -38,6 +39,7 @@ struct RequestContext {
   const config::UpstreamConfig* upstream = nullptr;  // owned by the request's Runtime
   RpcBody rpc;                                       // POST bodies only
   std::optional<SessionClaims> session;              // from a valid Mcp-Session-Id
+  std::optional<LegacyRequest> legacy;               // legacy HTTP+SSE routes only (legacy_sse.h)
   std::string protocol_version;                      // header, else session, else default
   bool modern = false;                               // a 2026-07-28 (stateless) request
   std::string principal_key = "anonymous";           // what sessions are bound to

@@ -637,6 +637,7 @@ int Server::run() {
   int threads = d.config->server.threads > 0 ? d.config->server.threads
                                              : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   for (int i = 0; i < threads; ++i) d.workers.push_back(std::make_unique<Worker>(i, d.state));
+  for (auto& w : d.workers) d.state.workers.push_back(w.get());
 
   d.control.start();
   d.state.instance = std::getenv("PORTCULLIS_INSTANCE") ? std::getenv("PORTCULLIS_INSTANCE") : "portcullis";

@@ -56,28 +56,30 @@ std::string SessionSealer::seal(const SessionClaims& c) const {
   put(plain, c.principal);
   put(plain, c.protocol_version);
   put(plain, std::to_string(c.issued_at));
+  std::string id = seal_bytes(plain, kAad);
+  OPENSSL_cleanse(plain.data(), plain.size());
+  return id;
+}
 
+std::string SessionSealer::seal_bytes(std::string_view plain, std::string_view purpose) const {
   std::string out(kNonce + plain.size() + kTag, '\0');
   auto* o = reinterpret_cast<unsigned char*>(out.data());
   if (RAND_bytes(o, kNonce) != 1) throw std::runtime_error("RAND_bytes failed");
   Ctx ctx(EVP_CIPHER_CTX_new());
   int len = 0;
   if (!ctx || EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key_.data(), o) != 1 ||
-      EVP_EncryptUpdate(ctx.get(), nullptr, &len, reinterpret_cast<const unsigned char*>(kAad.data()),
-                        static_cast<int>(kAad.size())) != 1 ||
+      EVP_EncryptUpdate(ctx.get(), nullptr, &len, reinterpret_cast<const unsigned char*>(purpose.data()),
+                        static_cast<int>(purpose.size())) != 1 ||
       EVP_EncryptUpdate(ctx.get(), o + kNonce, &len,
                         reinterpret_cast<const unsigned char*>(plain.data()),
                         static_cast<int>(plain.size())) != 1 ||
       EVP_EncryptFinal_ex(ctx.get(), o + kNonce + len, &len) != 1 ||
       EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, kTag, o + kNonce + plain.size()) != 1)
     throw std::runtime_error("AES-GCM seal failed");
-  OPENSSL_cleanse(plain.data(), plain.size());
   return base64url_encode(out);
 }
 
-Result<SessionClaims, SessionError> SessionSealer::open(std::string_view id,
-                                                        std::chrono::seconds max_age,
-                                                        std::int64_t now) const {
+Result<std::string, SessionError> SessionSealer::open_bytes(std::string_view id, std::string_view purpose) const {
   if (id.empty() || id.size() > kMaxId) return Err(SessionError::kMalformed);
   std::string raw;
   if (!base64url_decode(id, raw) || raw.size() < kNonce + kTag) return Err(SessionError::kMalformed);
@@ -89,8 +91,8 @@ Result<SessionClaims, SessionError> SessionSealer::open(std::string_view id,
   bool ok = ctx &&
             EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key_.data(), r) == 1 &&
             EVP_DecryptUpdate(ctx.get(), nullptr, &len,
-                              reinterpret_cast<const unsigned char*>(kAad.data()),
-                              static_cast<int>(kAad.size())) == 1 &&
+                              reinterpret_cast<const unsigned char*>(purpose.data()),
+                              static_cast<int>(purpose.size())) == 1 &&
             EVP_DecryptUpdate(ctx.get(), reinterpret_cast<unsigned char*>(plain.data()), &len,
                               r + kNonce, static_cast<int>(ct_len)) == 1 &&
             EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, kTag,
@@ -98,7 +100,15 @@ Result<SessionClaims, SessionError> SessionSealer::open(std::string_view id,
             EVP_DecryptFinal_ex(ctx.get(), reinterpret_cast<unsigned char*>(plain.data()) + len,
                                 &len) == 1;
   if (!ok) return Err(SessionError::kForged);
+  return plain;
+}
 
+Result<SessionClaims, SessionError> SessionSealer::open(std::string_view id,
+                                                        std::chrono::seconds max_age,
+                                                        std::int64_t now) const {
+  auto opened = open_bytes(id, kAad);
+  if (!opened) return Err(opened.error());
+  const std::string& plain = opened.value();
   SessionClaims c;
   std::string issued;
   std::string_view in(plain);

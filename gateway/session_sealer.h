@@ -40,6 +40,12 @@ class SessionSealer {
   Result<SessionClaims, SessionError> open(std::string_view id, std::chrono::seconds max_age,
                                            std::int64_t now_unix) const;
 
+  // The AES-256-GCM envelope alone, for other sealed ids (legacy SSE
+  // endpoints). `purpose` is bound as associated data, so an id sealed for
+  // one purpose never opens as another. Errors: kMalformed, kForged.
+  std::string seal_bytes(std::string_view plain, std::string_view purpose) const;
+  Result<std::string, SessionError> open_bytes(std::string_view id, std::string_view purpose) const;
+
  private:
   Key key_;
 };

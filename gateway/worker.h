@@ -12,6 +12,8 @@
 #include <string>
 #include <functional>
 #include <thread>
+#include <unordered_map>
+#include <vector>
 
 #include "gateway/io.h"
 #include "gateway/runtime.h"
@@ -20,6 +22,9 @@
 
 namespace portcullis::gateway {
 
+class Worker;
+class LegacyStream;  // legacy_sse.cc
+
 // Process-wide flags read by every worker.
 struct GatewayState {
   std::atomic<bool> draining{false};
@@ -27,6 +32,9 @@ struct GatewayState {
   std::atomic<std::uint64_t> active_streams{0};
   std::atomic<std::uint64_t> requests{0};
   std::string instance;  // replica name in logs and records
+  // The data-path workers by index; filled before they start, read-only after
+  // (a legacy SSE POST posts to the worker holding its stream).
+  std::vector<Worker*> workers;
 };
 
 class Worker {
@@ -69,16 +77,31 @@ class Worker {
   // Cuts every stream `covered` answers true for (worker thread only).
   std::size_t cut_streams(const std::function<bool(const ActiveStream&)>& covered);
 
+  // Legacy HTTP+SSE streams by id: a POST served on any worker reaches its
+  // stream by posting to this worker (legacy_sse.cc). Worker thread only.
+  void add_legacy_stream(std::uint64_t id, LegacyStream* s) { legacy_streams_[id] = s; }
+  void remove_legacy_stream(std::uint64_t id) { legacy_streams_.erase(id); }
+  LegacyStream* legacy_stream(std::uint64_t id) const {
+    auto it = legacy_streams_.find(id);
+    return it == legacy_streams_.end() ? nullptr : it->second;
+  }
+
  private:
   int index_;
   GatewayState& state_;
+  // Declared before ioc_, so destroyed after it: destroying the io_context
+  // destroys the coroutine frames of connections still open at exit, whose
+  // guards unregister from these (a stream open at SIGTERM crashed the
+  // process after the drain otherwise).
+  std::list<ConnHandle> conns_;
+  std::list<ActiveStream> streams_;
+  std::unordered_map<std::uint64_t, LegacyStream*> legacy_streams_;
   net::io_context ioc_{1};
   net::executor_work_guard<net::io_context::executor_type> work_;
   std::thread thread_;
   RuntimePtr runtime_;
+  // After ioc_, so destroyed before it: idle sockets need their io_context.
   std::map<std::string, std::unique_ptr<UpstreamPool>> pools_;
-  std::list<ConnHandle> conns_;
-  std::list<ActiveStream> streams_;
   std::uint64_t request_counter_ = 0;
   std::string id_prefix_;
 };

@@ -165,7 +165,7 @@ if [[ $run_asan == 1 ]]; then
   # (streams, hostile input, policy, audit, credentials, 2026-07-28), not the slow
   # browser, crash-loop and conformance suites: CI has 30 minutes.
   e2e_env=("${asan_env[@]}")
-  e2e_files=(proxy.test.mjs hostile.test.mjs lifecycle.test.mjs policy.test.mjs credentials.test.mjs ops.test.mjs mcp2026.test.mjs)
+  e2e_files=(proxy.test.mjs hostile.test.mjs lifecycle.test.mjs policy.test.mjs credentials.test.mjs ops.test.mjs mcp2026.test.mjs legacy-sse.test.mjs)
   e2e_stage e2e-asan build-asan "$ASAN_BUILD_DIR/portcullis"
 else
   skip e2e-asan "--no-asan"

@@ -398,6 +398,35 @@ TEST_CASE("a duplicate route path is an error") {
         std::vector<std::string>{"gw.yaml:3:47: upstreams[1].path: duplicate route path \"/mcp/a\" (also upstreams[0])"});
 }
 
+TEST_CASE("an upstream speaks Streamable HTTP unless it says transport: sse") {
+  ConfigPtr c = load_ok(
+      "upstreams:\n"
+      "  - { name: crm, url: http://localhost:1/mcp }\n"
+      "  - { name: old, url: http://localhost:2/sse, transport: sse }\n"
+      "  - { name: new, url: http://localhost:3/mcp, transport: streamable_http }\n");
+  REQUIRE(c->upstreams.size() == 3);
+  CHECK(c->upstreams[0].transport == UpstreamTransport::kStreamableHttp);
+  CHECK(c->upstreams[1].transport == UpstreamTransport::kSse);
+  CHECK(c->upstreams[1].target == "/sse");
+  CHECK(c->upstreams[2].transport == UpstreamTransport::kStreamableHttp);
+}
+
+TEST_CASE("an unknown transport is an error naming the known ones") {
+  CHECK(load_errors("upstreams: [{ name: a, url: http://localhost:1, transport: websocket }]\n") ==
+        std::vector<std::string>{
+            "gw.yaml:1:60: upstreams[0].transport: \"websocket\" is not one of: streamable_http, sse"});
+}
+
+TEST_CASE("a route on the /sse or /messages path of a legacy route is an error") {
+  auto errors = load_errors(
+      "upstreams:\n"
+      "  - { name: old, url: http://localhost:1/sse, transport: sse }\n"
+      "  - { name: b, url: http://localhost:2, path: /mcp/old/messages }\n");
+  CHECK(errors == std::vector<std::string>{
+                      "gw.yaml:2:58: upstreams[0].transport: route \"/mcp/old/messages\" of this legacy SSE upstream "
+                      "is upstreams[1]'s path"});
+}
+
 TEST_CASE("a bad upstream name or path is an error") {
   auto errors = load_errors("upstreams:\n  - { name: \"c r m\", url: http://localhost:1, path: mcp }\n");
   CHECK(errors == std::vector<std::string>{
