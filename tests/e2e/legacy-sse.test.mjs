@@ -22,7 +22,7 @@ import { performance } from 'node:perf_hooks';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { DIRECT, FIXTURES, Stack, freePort, spawnListening, startGateway, startUpstream, stopGatewayCleanly, stopProcess } from './lib/gateway.mjs';
+import { DIRECT, FIXTURES, Stack, freePort, sleep, spawnListening, startGateway, startUpstream, stopGatewayCleanly, stopProcess } from './lib/gateway.mjs';
 import { decisionsOf, makeAuditDir, readAuditRecords, writePolicyFile } from './lib/audit.mjs';
 import { closeQuietly, expectJsonRpcError, httpRequest, parseSse } from './lib/mcp.mjs';
 import { privateDir, startIdp, vaultInit, vaultPut, writeConfig } from './lib/oauth.mjs';
@@ -410,6 +410,25 @@ describe('legacy HTTP+SSE (2024-11-05): SDK SSE client and server through the ga
       await back.waitFor((x) => x.endpoint(), 10000, 'agent-b back after the lift');
     } finally {
       back.close();
+    }
+  });
+
+  test('when the upstream ends its stream, each open request gets an error event and the stream ends', async () => {
+    const s = openSse(sseUrl(), bearer('agent-a'));
+    try {
+      await s.waitFor((x) => x.endpoint(), 10000, 'endpoint event');
+      const endpoint = new URL(s.endpoint(), publicUrl).href;
+      const r = await post(endpoint, { jsonrpc: '2.0', id: 300, method: 'tools/call', params: { name: 'slow', arguments: { ms: 30000 } } }, bearer('agent-a'));
+      assert.equal(r.status, 202, `${r.status} ${r.body}`);
+      for (let i = 0; i < 100 && !(await upstreamJson('/__calls')).some((c) => c.name === 'slow'); i++) await sleep(50);
+      const closed = await (await fetch(`${legacy.base}/__close`, { method: 'POST' })).json();
+      assert.ok(closed.closed >= 1, `the upstream closed its streams: ${JSON.stringify(closed)}`);
+      await s.waitFor((x) => x.messages().some((m) => m.id === 300), 10000, 'an answer for the open request');
+      const m = s.messages().find((x) => x.id === 300);
+      assert.equal(m.error?.code, -32010, `error for the open request: ${JSON.stringify(m)}`);
+      await s.waitFor((x) => x.ended, 10000, "the agent's stream ends");
+    } finally {
+      s.close();
     }
   });
 
