@@ -11,8 +11,8 @@
 // so answers the gateway itself writes into a stream (policy refusals) also
 // travel from one worker to another.
 //
-// Agents: agent-a (group support: echo, read_record with limit <= 10, slow),
-// agent-b (group ops: echo only). delete_record is visible to no one.
+// Agents: agent-a (group support: echo, read_record with limit <= 10, slow;
+// delete_record held for approval), agent-b (group ops: echo only).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -61,6 +61,7 @@ function legacyPolicy() {
         when: [{ argument: '/limit', max: 10 }],
       },
       { id: 'support-slow', effect: 'allow', agents: { groups: ['support'] }, tools: { upstream: 'legacy', tool: 'slow' } },
+      { id: 'support-deletes-need-approval', effect: 'require_approval', agents: { groups: ['support'] }, tools: { upstream: 'legacy', tool: 'delete_record' } },
     ],
   };
 }
@@ -206,7 +207,7 @@ describe('legacy HTTP+SSE (2024-11-05): SDK SSE client and server through the ga
       audit: { dir: auditDir, on_failure: 'fail_closed' },
       admin: {
         listen: `127.0.0.1:${adminPort}`,
-        tokens: [{ name: 'ops', sha256: sha256(ADMIN_TOKEN), roles: ['viewer', 'operator'] }],
+        tokens: [{ name: 'ops', sha256: sha256(ADMIN_TOKEN), roles: ['viewer', 'operator', 'approver'] }],
         state_file: path.join(priv.dir, 'portcullis.state'),
       },
     };
@@ -228,7 +229,7 @@ describe('legacy HTTP+SSE (2024-11-05): SDK SSE client and server through the ga
     assert.equal(a.client.getServerVersion()?.name, 'e2e-legacy-upstream', 'initialize answered by the upstream, on the stream');
     const namesA = (await a.client.listTools()).tools.map((t) => t.name).sort();
     const namesB = (await b.client.listTools()).tools.map((t) => t.name).sort();
-    assert.deepEqual(namesA, ['echo', 'read_record', 'slow'], 'agent-a sees what its rules allow; delete_record is hidden');
+    assert.deepEqual(namesA, ['delete_record', 'echo', 'read_record', 'slow'], 'agent-a sees what its rules allow or hold');
     assert.deepEqual(namesB, ['echo'], 'agent-b sees only echo');
 
     // The endpoint the agent POSTs to is the gateway's, with a sealed handle:
@@ -279,6 +280,37 @@ describe('legacy HTTP+SSE (2024-11-05): SDK SSE client and server through the ga
     assert.ok(!calls.some((c) => c.name === 'delete_record'), 'delete_record never ran');
     const echo = await client.callTool({ name: 'echo', arguments: { text: 'b still works' } });
     assert.equal(textOf(echo), 'b still works');
+  });
+
+  test('a call held for approval: approved, the upstream answers on the stream; denied, the refusal arrives on the stream', async () => {
+    const { client } = await connectLegacy('agent-a');
+    async function pending(id) {
+      for (let i = 0; i < 200; i++) {
+        const r = await admin('GET', '/admin/v1/approvals');
+        const hit = (r.json?.approvals ?? []).find((a) => a.tool === 'delete_record' && a.arguments?.id === id);
+        if (hit) return hit;
+        await sleep(50);
+      }
+      assert.fail(`no pending approval for delete_record ${id}`);
+    }
+    const call = client.callTool({ name: 'delete_record', arguments: { id: 'r-9' } });
+    const held = await pending('r-9');
+    assert.equal(held.agent, 'agent-a');
+    assert.equal(held.rule_id, 'support-deletes-need-approval');
+    assert.ok(!(await upstreamJson('/__calls')).some((c) => c.name === 'delete_record'), 'nothing reached the upstream while held');
+    const ok = await admin('POST', `/admin/v1/approvals/${held.id}/approve`, {});
+    assert.equal(ok.status, 200, `approve: ${ok.body}`);
+    assert.equal(textOf(await call), 'deleted r-9');
+
+    const call2 = client.callTool({ name: 'delete_record', arguments: { id: 'r-8' } });
+    const held2 = await pending('r-8');
+    const no = await admin('POST', `/admin/v1/approvals/${held2.id}/deny`, { reason: 'keep it' });
+    assert.equal(no.status, 200, `deny: ${no.body}`);
+    const res = await call2;
+    assert.equal(res.isError, true, JSON.stringify(res));
+    assert.match(textOf(res), /^Not approved \(denied\) by ops: keep it \(rule: support-deletes-need-approval; decision [0-9a-f]{32}\)$/);
+    const deletes = (await upstreamJson('/__calls')).filter((c) => c.name === 'delete_record').map((c) => c.arguments.id);
+    assert.deepEqual(deletes, ['r-9'], 'only the approved delete ran');
   });
 
   test("the agent's token never reaches the upstream: every request carries the vaulted credential", async () => {
@@ -345,7 +377,7 @@ describe('legacy HTTP+SSE (2024-11-05): SDK SSE client and server through the ga
       assert.equal(list.status, 202);
       await s.waitFor((x) => x.messages().some((m) => m.id === 200), 10000, 'tools/list answer');
       const names = s.messages().find((m) => m.id === 200).result.tools.map((t) => t.name).sort();
-      assert.deepEqual(names, ['echo', 'read_record', 'slow']);
+      assert.deepEqual(names, ['delete_record', 'echo', 'read_record', 'slow']);
     } finally {
       s.close();
     }
