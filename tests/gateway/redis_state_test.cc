@@ -55,7 +55,7 @@ std::uint16_t free_port() {
 // redis-server on 127.0.0.1:<port>, no persistence, its files in a temp dir.
 class RedisServer {
  public:
-  RedisServer() : port_(free_port()) {
+  explicit RedisServer(std::vector<std::string> extra = {}) : port_(free_port()), extra_(std::move(extra)) {
     std::random_device rd;
     dir_ = std::filesystem::temp_directory_path() / ("portcullis-redis-test-" + std::to_string(rd()));
     std::filesystem::create_directories(dir_);
@@ -70,6 +70,7 @@ class RedisServer {
     std::string port = std::to_string(port_), dir = dir_.string();
     std::vector<std::string> args{"redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "",
                                   "--appendonly", "no", "--dir", dir, "--logfile", dir + "/redis.log"};
+    args.insert(args.end(), extra_.begin(), extra_.end());
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -96,6 +97,7 @@ class RedisServer {
     return ok;
   }
   std::uint16_t port_;
+  std::vector<std::string> extra_;
   std::filesystem::path dir_;
   pid_t pid_ = -1;
 };
@@ -279,6 +281,39 @@ TEST_CASE("Redis down: switches stay, approvals are refused; Redis back empty: s
   CHECK(c.kills->match(&eve, "crm", "") != nullptr);
   CHECK(b.approvals->hold(call, [](const admin::ApprovalOutcome&) {}));
   b.approvals->cancel_all();
+}
+
+TEST_CASE("a Redis with a password: the client authenticates, and without it never reports the link up") {
+  RedisServer redis({"--requirepass", "s3cret-pw"});
+  auto prefix = unique_prefix();
+  {
+    gateway::RedisClient::Options o = Replica::options(redis.port(), prefix);
+    o.password = "s3cret-pw";
+    gateway::RedisClient link(o);
+    admin::RedisStateStore store(link, std::make_unique<admin::MemoryStateStore>(),
+                                 admin::RedisStateStore::Options{prefix, "pw", 300ms});
+    store.start();
+    admin::KillSwitches kills(store);
+    link.start();
+    REQUIRE(eventually([&] { return store.resyncs() > 0; }));
+    auto k = kills.engage(admin::KillKind::kAll, "", "test", "ops");
+    REQUIRE(k);
+    CHECK(k->shared);
+    link.stop();
+  }
+  {
+    gateway::RedisClient link(Replica::options(redis.port(), prefix));  // no password
+    admin::RedisStateStore store(link, std::make_unique<admin::MemoryStateStore>(),
+                                 admin::RedisStateStore::Options{prefix, "nopw", 300ms});
+    store.start();
+    admin::KillSwitches kills(store);
+    link.start();
+    std::this_thread::sleep_for(500ms);
+    CHECK_FALSE(store.reachable());
+    CHECK(store.resyncs() == 0);
+    CHECK(kills.list().empty());  // it never read the switch engaged above
+    link.stop();
+  }
 }
 
 }  // namespace
