@@ -52,7 +52,8 @@ json refusal_for(const RpcMessage& m, const CallDecision& d) {
 }
 
 void decide_subscriptions(const policy::PolicySnapshot& snapshot, PolicyState& state, const RequestContext& ctx,
-                          std::size_t message, std::chrono::system_clock::time_point now, DecideResult& out) {
+                          std::size_t message, std::chrono::system_clock::time_point now, DecideResult& out,
+                          policy::LimitCounter& limits, const std::function<void(std::uint32_t)>& on_decide) {
   static const std::vector<std::string> kNoGroups;
   auto p = ctx.rpc.json.find("params");
   if (p == ctx.rpc.json.end() || !p->is_object()) return;
@@ -69,7 +70,8 @@ void decide_subscriptions(const policy::PolicySnapshot& snapshot, PolicyState& s
     facts.method = policy::kResourcesRead;
     facts.name = d.target;
     facts.now = now;
-    d.decision = policy::decide(snapshot, facts, &state.limits, &state.catalog);
+    if (on_decide) on_decide(static_cast<std::uint32_t>(out.decisions.size()));
+    d.decision = policy::decide(snapshot, facts, &limits, &state.catalog);
     if (d.decision.effect != policy::Effect::kAllow) out.forward = false;
     out.decisions.push_back(std::move(d));
   }
@@ -105,7 +107,7 @@ DecideResult decide_request_with(const policy::PolicySnapshot& snapshot, PolicyS
     if (m.method == "subscriptions/listen" && !ctx.rpc.batch) {
       // 2026-07-28: updates of a resource tell what it holds, so each URI a
       // listen subscribes to is decided as a resources/read of it.
-      decide_subscriptions(snapshot, state, ctx, i, now, out);
+      decide_subscriptions(snapshot, state, ctx, i, now, out, limits, on_message);
       continue;
     }
     if (m.method != policy::kToolsCall && m.method != policy::kResourcesRead && m.method != policy::kPromptsGet)
@@ -129,7 +131,8 @@ DecideResult decide_request_with(const policy::PolicySnapshot& snapshot, PolicyS
       d.decision.policy_version = snapshot.version;
       d.decision.policy_revision = snapshot.revision;
     } else {
-      if (on_message) on_message(static_cast<std::uint32_t>(i));
+      // One limit group per engine call (see policy/limit_counter.h).
+      if (on_message) on_message(static_cast<std::uint32_t>(out.decisions.size()));
       d.decision = policy::decide(snapshot, facts, &limits, &state.catalog);
     }
     if (d.decision.effect != policy::Effect::kAllow) out.forward = false;

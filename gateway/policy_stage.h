@@ -37,8 +37,10 @@ struct DecideResult {
 DecideResult decide_request(const policy::PolicySnapshot& snapshot, PolicyState& state, const RequestContext& ctx,
                             std::chrono::system_clock::time_point now);
 
-// The same with a given rate-limit store; `on_message(i)` runs before the
-// engine decides message i (RecordingLimitCounter/ReplayLimitCounter groups).
+// The same with a given rate-limit store; `on_message(g)` runs before each
+// engine call, g counting them (the RecordingLimitCounter/ReplayLimitCounter
+// group: one per call, since one message can need several, e.g. each URI of
+// a 2026-07-28 subscriptions/listen).
 DecideResult decide_request_with(const policy::PolicySnapshot& snapshot, PolicyState& state, const RequestContext& ctx,
                                  std::chrono::system_clock::time_point now, policy::LimitCounter& limits,
                                  const std::function<void(std::uint32_t)>& on_message);

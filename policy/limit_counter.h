@@ -59,7 +59,8 @@ class InMemoryLimitCounter final : public LimitCounter {
 // ReplayLimitCounter that gives those answers. decide() is a pure function of
 // the facts and the answers, so the second pass asks the same questions in
 // the same order up to the first refusal of each group, after which the
-// engine asks nothing more in that group (a group = one JSON-RPC message).
+// engine asks nothing more in that group (a group = one call of the engine:
+// one decision).
 
 struct LimitRequest {
   std::string key;
