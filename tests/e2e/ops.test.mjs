@@ -118,6 +118,16 @@ describe('ops: kill switches end to end (identity from the OpenID provider fixtu
     const init = await postJson(mcpUrl(), { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'e2e', version: '1' } } }, { headers: bearer(agent) });
     expectJsonRpcError(assert, init, { status: 403, code: KILLED, requestId: 1, context: `${agent} ${what}: initialize` });
   }
+  /** Starts the gateway and waits for /readyz (the IdP's keys fetched): a loaded machine is slower than the first handshake. */
+  async function startReady() {
+    const g = await startGateway(config, { stack, timeoutMs: 30000 });
+    for (let i = 0; i < 200; i++) {
+      const r = await httpRequest(`${g.base}/readyz`).catch(() => null);
+      if (r?.status === 200) break;
+      await sleep(50);
+    }
+    return g;
+  }
   async function agentsList() {
     const r = await admin('GET', '/admin/v1/agents', { token: ADMIN.viewer });
     assert.equal(r.status, 200, `GET /admin/v1/agents: ${r.status} ${r.body}`);
@@ -155,7 +165,7 @@ describe('ops: kill switches end to end (identity from the OpenID provider fixtu
         state_file: path.join(TMP_DIR, `${process.pid}-ops.state`),
       },
     };
-    gw = await startGateway(config, { stack, timeoutMs: 30000 });
+    gw = await startReady();
     for (const [id, a] of Object.entries(AGENTS)) {
       tokens[id] = await idp.accessToken(id, a.secret, { resource: publicUrl, scope: 'mcp' });
     }
@@ -311,7 +321,7 @@ describe('ops: kill switches end to end (identity from the OpenID provider fixtu
     const ks = await kill({ agent: 'agent-c' }, 'e2e: survives restart');
     await expectKilled('agent-c', 'before the restart', ks.id);
     await stopGatewayCleanly(assert, gw);
-    gw = await startGateway(config, { stack, timeoutMs: 30000 });
+    gw = await startReady();
 
     const list = await admin('GET', '/admin/v1/kill', { token: ADMIN.viewer });
     assert.equal(list.status, 200);
@@ -331,7 +341,7 @@ describe('ops: kill switches end to end (identity from the OpenID provider fixtu
 
     // and the lift is persisted too
     await stopGatewayCleanly(assert, gw);
-    gw = await startGateway(config, { stack, timeoutMs: 30000 });
+    gw = await startReady();
     const after2 = await admin('GET', '/admin/v1/kill', { token: ADMIN.viewer });
     assert.deepEqual(after2.json.kill_switches, [], `nothing engaged after the second restart: ${after2.body}`);
     await handshake('agent-c');
