@@ -37,8 +37,8 @@ constexpr std::size_t kRelayChunk = 4096;  // as proxy.cc: a thousand streams fi
 // Events queued for a slow agent: beyond this the upstream is not read further
 // (its TCP window then pushes back), so a stream never buffers without bound.
 constexpr std::size_t kMaxQueued = 256 * 1024;
-// Answers delivered from POSTs to an agent that does not read its stream: the
-// stream is cut beyond this.
+// Queued bytes beyond which an answer delivered from a POST cuts the stream
+// instead: its agent does not read it.
 constexpr std::size_t kMaxDelivered = 1024 * 1024;
 constexpr std::size_t kMaxPostAnswer = 64 * 1024;  // an upstream's answer to a POST ("Accepted")
 
@@ -275,7 +275,7 @@ class LegacyStream {
     policy::PolicySnapshotPtr list_policy;  // null: relay as is
   };
 
-  bool closing() const { return ended_ || writer_done_; }
+  bool closing() const { return ended_ || writer_done_ || cut_; }
   void enqueue(std::string event) {
     queued_ += event.size();
     outbox_.push_back(std::move(event));
@@ -300,7 +300,6 @@ class LegacyStream {
   std::map<std::string, Pending> pending_;  // by id.dump()
   std::deque<std::string> outbox_;
   std::size_t queued_ = 0;
-  std::size_t delivered_ = 0;
   bool ended_ = false;        // the upstream side is done; the writer flushes and ends
   bool writer_done_ = false;  // the agent side is gone
   bool cut_ = false;
@@ -320,8 +319,7 @@ void LegacyStream::cut() {
 
 void LegacyStream::deliver(const std::string& json) {
   if (closing()) return;
-  delivered_ += json.size();
-  if (queued_ > kMaxDelivered || delivered_ > 64 * kMaxDelivered) {
+  if (queued_ > kMaxDelivered) {
     log::warn("legacy SSE stream cut: the agent does not read its answers",
               {{"request_id", ctx_.request_id}, {"upstream", up_.name}, {"queued_bytes", queued_}});
     cut();
