@@ -1,5 +1,7 @@
 #include "gateway/session_sealer.h"
 
+#include "gateway/length_prefixed.h"
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -21,21 +23,8 @@ struct CtxFree {
 };
 using Ctx = std::unique_ptr<EVP_CIPHER_CTX, CtxFree>;
 
-// Length-prefixed fields: simple, unambiguous and cheap to parse.
-void put(std::string& out, std::string_view s) {
-  auto n = static_cast<std::uint32_t>(s.size());
-  out.push_back(static_cast<char>(n >> 8));
-  out.push_back(static_cast<char>(n & 0xff));
-  out.append(s);
-}
-bool get(std::string_view& in, std::string& out) {
-  if (in.size() < 2) return false;
-  std::size_t n = (static_cast<unsigned char>(in[0]) << 8) | static_cast<unsigned char>(in[1]);
-  if (in.size() < 2 + n) return false;
-  out.assign(in.substr(2, n));
-  in.remove_prefix(2 + n);
-  return true;
-}
+using length_prefixed::get;
+using length_prefixed::put;
 
 }  // namespace
 
