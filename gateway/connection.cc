@@ -115,7 +115,8 @@ Awaitable<bool> record_decisions(const RequestContext& ctx, const Runtime& rt) {
     f.method = m.method;
     f.jsonrpc_id = m.id.dump();
     f.tool = d.target.empty() ? m.target : d.target;
-    if (auto info = rt.policy_state->catalog.find(ctx.upstream->name, f.tool)) f.tool_fingerprint = info->pinned_fingerprint;
+    if (rt.policy_state)
+      if (auto info = rt.policy_state->catalog.find(ctx.upstream->name, f.tool)) f.tool_fingerprint = info->pinned_fingerprint;
     f.action = d.decision.action;
     f.sensitivity = d.decision.sensitivity;
     f.arguments = m.arguments.is_null() ? nlohmann::json::object() : m.arguments;
@@ -210,6 +211,9 @@ class Session {
   Awaitable<bool> handle_mcp(http::request_parser<http::empty_body>& hp, RequestContext& ctx);
   Awaitable<bool> send_killed(RequestContext& ctx, const admin::KillSwitch& ks);
   Awaitable<bool> send_refusal(RequestContext& ctx, const mcp2026::Refusal& r);
+  // After the decision records could not be written: true under
+  // on_failure: fail_open (and said loudly), false to refuse.
+  bool go_on_without_record(const RequestContext& ctx);
   // The policy stage; with limits shared by several replicas, the limits the
   // engine meets are counted in the shared store (one round trip) or, while
   // it is unreachable, by this replica alone.
@@ -537,14 +541,11 @@ Awaitable<bool> Session::handle_mcp(http::request_parser<http::empty_body>& hp, 
       ctx.decisions = std::move(decided.decisions);
       log_decisions(ctx, c_.runtime->metrics);
       suspend_if_asked(ctx);
-      if (!co_await record_decisions(ctx, *c_.runtime)) {
-        if (!cfg.audit.fail_open)
-          co_return co_await send_rpc_error(c_, ctx, 503, ctx.rpc.first_id(), kAuditUnavailable,
-                                            "Service unavailable: the decision record cannot be written",
-                                            ctx.keep_alive);
-        log::error("AUDIT FAILED and on_failure is fail_open: going ahead without a durable record",
-                   {{"request_id", ctx.request_id}});
-      }
+      bool durable = co_await record_decisions(ctx, *c_.runtime);
+      if (!durable && !go_on_without_record(ctx))
+        co_return co_await send_rpc_error(c_, ctx, 503, ctx.rpc.first_id(), kAuditUnavailable,
+                                          "Service unavailable: the decision record cannot be written",
+                                          ctx.keep_alive);
       if (ctx.principal) c_.runtime->inventory->record_request(*ctx.principal, !decided.forward);
       if (!decided.forward && decided.hold) {
         auto held = co_await hold_for_approval(ctx);
@@ -573,6 +574,13 @@ Awaitable<bool> Session::handle_mcp(http::request_parser<http::empty_body>& hp, 
         bool sent = co_await send_response(c_, res);
         co_return sent && ctx.keep_alive;
       }
+    } else if (c_.runtime->audit) {
+      ctx.decisions = unpoliced_decisions(ctx);
+      bool durable = co_await record_decisions(ctx, *c_.runtime);
+      if (!durable && !go_on_without_record(ctx))
+        co_return co_await send_rpc_error(c_, ctx, 503, ctx.rpc.first_id(), kAuditUnavailable,
+                                          "Service unavailable: the decision record cannot be written",
+                                          ctx.keep_alive);
     }
   }
 
@@ -632,6 +640,13 @@ void Session::suspend_if_asked(const RequestContext& ctx) {
       std::thread([kills, k = engaged->kill_switch] { (void)kills->finish_engage(k); }).detach();
     return;
   }
+}
+
+bool Session::go_on_without_record(const RequestContext& ctx) {
+  if (!c_.runtime->config->audit.fail_open) return false;
+  log::error("AUDIT FAILED and on_failure is fail_open: going ahead without a durable record",
+             {{"request_id", ctx.request_id}});
+  return true;
 }
 
 Awaitable<bool> Session::send_refusal(RequestContext& ctx, const mcp2026::Refusal& r) {

@@ -91,6 +91,23 @@ std::string new_decision_id() {
   return out;
 }
 
+std::vector<CallDecision> unpoliced_decisions(const RequestContext& ctx) {
+  std::vector<CallDecision> out;
+  for (std::size_t i = 0; i < ctx.rpc.messages.size(); ++i) {
+    const auto& m = ctx.rpc.messages[i];
+    if (m.kind != RpcKind::kRequest) continue;
+    if (m.method != policy::kToolsCall && m.method != policy::kResourcesRead && m.method != policy::kPromptsGet)
+      continue;
+    CallDecision d;
+    d.message = i;
+    d.decision_id = new_decision_id();
+    d.decision.effect = d.decision.computed_effect = policy::Effect::kAllow;
+    d.decision.reason = "no policy is configured: forwarded unchecked";
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
 DecideResult decide_request(const policy::PolicySnapshot& snapshot, PolicyState& state, const RequestContext& ctx,
                             std::chrono::system_clock::time_point now) {
   return decide_request_with(snapshot, state, ctx, now, state.limits, nullptr);

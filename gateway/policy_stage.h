@@ -45,6 +45,11 @@ DecideResult decide_request_with(const policy::PolicySnapshot& snapshot, PolicyS
                                  std::chrono::system_clock::time_point now, policy::LimitCounter& limits,
                                  const std::function<void(std::uint32_t)>& on_message);
 
+// Without a policy every call is forwarded, but each tools/call,
+// resources/read and prompts/get still gets an allow decision, so the audit
+// log holds one record per forwarded call whatever the configuration.
+std::vector<CallDecision> unpoliced_decisions(const RequestContext& ctx);
+
 // Filters a tools/list result in place for the request's agent (and records
 // the definitions in the catalog, which pins them on first sight).
 void filter_tools_list(const policy::PolicySnapshot& snapshot, PolicyState& state, const RequestContext& ctx,

@@ -248,6 +248,47 @@ describe('audit: records match what the agent saw, verify, tamper', { skip: SKIP
   });
 });
 
+describe('audit: no policy', { skip: SKIP, timeout: 60000 }, () => {
+  const stack = new Stack();
+  after(() => stack.stopAll());
+
+  test('without a policy every forwarded call still leaves one allow decision and one outcome record', async () => {
+    const up = await startUpstream({ stack });
+    const auditDir = makeAuditDir('audit-nopolicy');
+    const gw = await startGateway(auditGatewayConfig({ upstreamUrl: up.url, policyFile: null, auditDir }), { stack });
+    const { client } = await connectClient(gw.url('/mcp/crm'), { name: 'audit-nopolicy' });
+    const nonces = [1, 2, 3].map((i) => `nopolicy-${process.pid}-${i}`);
+    try {
+      for (const text of nonces) {
+        const r = await step(gw, 'tools/call echo', () => client.callTool({ name: 'echo', arguments: { text } }));
+        assert.equal(textOf(r), text);
+      }
+    } finally {
+      await closeQuietly(client);
+    }
+    const all = await waitFor(
+      () => {
+        const recs = readAuditRecords(auditDir);
+        return outcomesOf(recs).length >= 3 ? recs : null;
+      },
+      { what: 'three outcome records' },
+    );
+    const dump = () => all.map(brief).join('\n');
+    const decisions = decisionsOf(all).filter((r) => r.method === 'tools/call');
+    assert.deepEqual(decisions.map((d) => d.args_redacted?.text), nonces, `one decision record per call, in order:\n${dump()}`);
+    for (const d of decisions) {
+      assert.equal(d.decision, 'allow', brief(d));
+      assert.match(String(d.reason), /no policy/, brief(d));
+      const os = outcomesOf(all).filter((o) => o.decision_id === d.decision_id);
+      assert.equal(os.length, 1, `one outcome for ${d.decision_id}:\n${dump()}`);
+      assert.ok(os[0].seq > d.seq, 'the outcome follows its decision');
+    }
+    await stopGatewayCleanly(assert, gw);
+    const v = await verifyAudit(auditDir);
+    assert.equal(v.code, 0, verifyMessage(v));
+  });
+});
+
 describe('audit: SIGKILL under load', { skip: SKIP, timeout: 300000 }, () => {
   const stack = new Stack();
   after(() => stack.stopAll());

@@ -71,7 +71,7 @@ export function auditGatewayConfig({ upstreamUrl, policyFile, auditDir, audit = 
   return {
     server: { ...server },
     upstreams: [{ name: 'crm', url: upstreamUrl, path: '/mcp/crm', auth: 'none' }],
-    policy: { files: [policyFile], mode: 'enforce' },
+    ...(policyFile ? { policy: { files: [policyFile], mode: 'enforce' } } : {}),
     audit: { dir: auditDir, on_failure: 'fail_closed', ...audit },
   };
 }
