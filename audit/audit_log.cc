@@ -400,7 +400,9 @@ struct AuditLog::State {
     }
     if (records_since_cp > 0 && Clock::now() - last_cp >= opt.checkpoint_interval) frame_checkpoint(buf);
 
+    auto write_start = Clock::now();
     if (auto s = write_and_sync(buf); !s) return enter_failed(s.error().message, batch);
+    if (opt.on_batch_written) opt.on_batch_written(Clock::now() - write_start, n_records);
     AuditError pubkey_error;
     bool pubkey_failed = false;
     if (key_rotated) {

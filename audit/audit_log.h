@@ -78,6 +78,9 @@ struct AuditLogOptions {
   // records: callers went ahead without a record); the log still reports errors.
   bool fail_open = false;
   Env* env = nullptr;  // default Env::posix()
+  // Called on the writer thread after each batch is written and synced, with
+  // the time the write and fdatasync took and the batch's size (metrics).
+  std::function<void(std::chrono::nanoseconds took, std::size_t records)> on_batch_written;
 
   // dir, fail_open, checkpoints, segments and queue limit from the config.
   // The signing key is a secret reference: the caller resolves it and sets

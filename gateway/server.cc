@@ -461,7 +461,6 @@ Status Server::Impl::start_admin() {
     redis->start();
     wait_for_first_sync();
   }
-  metrics = std::make_unique<admin::Metrics>();
   metrics->add_collector([this](admin::Metrics& m) {
     m.set_open_streams(static_cast<double>(state.active_streams.load()));
     m.set_held_approvals(static_cast<double>(approvals->pending_count()));
@@ -634,6 +633,7 @@ Server::~Server() = default;
 
 int Server::run() {
   auto& d = *impl_;
+  d.metrics = std::make_unique<admin::Metrics>();  // before the audit log, which reports to it
   int threads = d.config->server.threads > 0 ? d.config->server.threads
                                              : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   for (int i = 0; i < threads; ++i) d.workers.push_back(std::make_unique<Worker>(i, d.state));
@@ -656,6 +656,9 @@ int Server::run() {
       }
       opts.signing_key = std::string(key->reveal());
     }
+    opts.on_batch_written = [m = d.metrics.get()](std::chrono::nanoseconds took, std::size_t) {
+      m->audit_write_latency(std::chrono::duration<double>(took).count());
+    };
     auto opened = audit::AuditLog::open(std::move(opts));
     if (!opened) {
       log::error("cannot start: audit log", {{"error", opened.error().message}});

@@ -9,6 +9,8 @@
 #include <csignal>
 #include <sys/wait.h>
 
+#include <atomic>
+
 #include "audit/log_format.h"
 #include "audit/reader.h"
 #include "audit/signer.h"
@@ -72,6 +74,25 @@ TEST_CASE("an appended record is on disk, chained and verifiable when its callba
   CHECK(report.ok);
   CHECK(report.chains.at(0).unsigned_tail == 0);  // close wrote a checkpoint
   CHECK(std::filesystem::exists(d.sub("log/audit-pubkey.pem")));
+}
+
+TEST_CASE("each written batch is reported with its duration and size before its callbacks run") {
+  TempDir d;
+  auto opts = options(d);
+  std::atomic<std::size_t> batches{0}, reported{0};
+  opts.on_batch_written = [&](std::chrono::nanoseconds took, std::size_t n) {
+    CHECK(took.count() > 0);
+    ++batches;
+    reported += n;
+  };
+  auto log = AuditLog::open(std::move(opts));
+  REQUIRE(log);
+  REQUIRE(append_sync(**log, sample(1)));
+  CHECK(batches.load() == 1);
+  REQUIRE(append_sync(**log, sample(2)));
+  CHECK(batches.load() == 2);
+  CHECK(reported.load() == 2);
+  (*log)->close();
 }
 
 TEST_CASE("a torn tail is truncated on reopen and the chain and sequence continue") {

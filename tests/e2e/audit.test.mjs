@@ -283,6 +283,10 @@ describe('audit: no policy', { skip: SKIP, timeout: 60000 }, () => {
       assert.equal(os.length, 1, `one outcome for ${d.decision_id}:\n${dump()}`);
       assert.ok(os[0].seq > d.seq, 'the outcome follows its decision');
     }
+    // Each durable batch is timed in portcullis_audit_write_duration_seconds.
+    const metrics = await httpRequest(gw.url('/metrics'));
+    const writes = /^portcullis_audit_write_duration_seconds_count (\d+)/m.exec(metrics.body);
+    assert.ok(writes && Number(writes[1]) >= 1, `audit batches counted: ${metrics.body.split('\n').filter((l) => l.includes('audit')).join(' | ')}`);
     await stopGatewayCleanly(assert, gw);
     const v = await verifyAudit(auditDir);
     assert.equal(v.code, 0, verifyMessage(v));
