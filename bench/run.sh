@@ -20,6 +20,7 @@
 #   BENCH_RUNS [3]          measured runs per target (median reported)
 #   BENCH_WARMUP [2]        seconds of unmeasured warm-up per target
 #   BENCH_CONNECTIONS [32]  wrk connections in phase 1
+#   BENCH_SATURATE_CONNECTIONS [256] connections for the @sat rows of phase 3
 #   BENCH_PACE_MS [4]       mean per-connection think time in phase 2
 #   BENCH_MEM_CONNS [1000]  connections / streams in phase 4
 #   BENCH_PHASES [throughput latency variants memory]
@@ -43,6 +44,8 @@ DURATION=${BENCH_DURATION:-10}
 RUNS=${BENCH_RUNS:-3}
 WARMUP=${BENCH_WARMUP:-2}
 CONNS=${BENCH_CONNECTIONS:-32}
+SAT_CONNS=${BENCH_SATURATE_CONNECTIONS:-256}
+SAT_VARIANTS=
 PACE_MS=${BENCH_PACE_MS:-4}
 MEM_CONNS=${BENCH_MEM_CONNS:-1000}
 PHASES=${BENCH_PHASES:-throughput latency variants memory}
@@ -388,6 +391,9 @@ variant() {
   if (( paced_conns > 0 )); then
     BENCH_HEADERS=$headers measure "portcullis[$label]@half" "$url" "$paced_conns" "$PACE_MS" || true
   fi
+  if [[ " $SAT_VARIANTS " == *" $label "* ]]; then
+    BENCH_HEADERS=$headers measure "portcullis[$label]@sat" "$url" "$SAT_CONNS" 0 || true
+  fi
   variant_labels+=("$label")
   stop_pid "$pc_pid"
 }
@@ -415,6 +421,12 @@ rules:
 POLICY
   # Audit alone, then policy on top of it (policy needs the audit log: no
   # decision goes unrecorded), so that each one's cost shows on its own.
+  # A call waits for its record's fdatasync, so at $CONNS connections the
+  # closed loop measures latency (connections / (CPU + sync wait)) more than
+  # cost; @sat rows rerun the plain proxy and the audit variants with
+  # $SAT_CONNS connections, enough to keep the CPU busy during syncs.
+  SAT_VARIANTS="plain audit policy+audit"
+  variant plain ""
   variant audit "audit:
   dir: $work/audit-only-variant"
   variant policy+audit "policy:
@@ -550,6 +562,7 @@ if (( ${#variant_labels[@]} > 0 )); then
   for v in "${variant_labels[@]}"; do
     have "portcullis[$v]" && table_row "portcullis[$v]"
     have "portcullis[$v]@half" && table_row "portcullis[$v]@half"
+    have "portcullis[$v]@sat" && table_row "portcullis[$v]@sat"
   done
   md ""
 fi
@@ -604,6 +617,8 @@ ratio_verdict() {  # TARGET_TEXT NUMERATOR DENOMINATOR MIN_RATIO
 ratio_verdict "JWT verification on (cached) >= 0.9 x without" "portcullis[jwt]" portcullis 0.9
 ratio_verdict "policy on >= 0.9 x the same config without it" "portcullis[policy+audit]" "portcullis[audit]" 0.9
 ratio_verdict "audit on >= 0.8 x without" "portcullis[audit]" portcullis 0.8
+ratio_verdict "audit on >= 0.8 x without, $SAT_CONNS connections (CPU-bound)" "portcullis[audit]@sat" "portcullis[plain]@sat" 0.8
+ratio_verdict "policy on >= 0.9 x without, $SAT_CONNS connections (CPU-bound)" "portcullis[policy+audit]@sat" "portcullis[audit]@sat" 0.9
 for v in "${verdicts[@]}"; do md "$v"; done
 
 mkdir -p "$bench/results"
