@@ -1,7 +1,5 @@
 #include "admin/redis_state_store.h"
 
-#include <openssl/sha.h>
-
 #include <algorithm>
 #include <future>
 #include <set>
@@ -18,18 +16,6 @@ std::int64_t millis(Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
 }
 Clock::time_point from_millis(std::int64_t ms) { return Clock::time_point(std::chrono::milliseconds(ms)); }
-
-std::string sha1_hex(const std::string& text) {
-  unsigned char d[SHA_DIGEST_LENGTH];
-  SHA1(reinterpret_cast<const unsigned char*>(text.data()), text.size(), d);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : d) {
-    out.push_back(hex[c >> 4]);
-    out.push_back(hex[c & 15]);
-  }
-  return out;
-}
 
 Status reply_status(const RedisLink::Reply& r) {
   if (!r) return Err(r.error().message);
@@ -78,43 +64,6 @@ end
 if held == 1 and ARGV[5] == '1' then redis.call('PUBLISH', ARGV[3], ARGV[4]) end
 return held)";
 
-// Sliding-window counters, the same estimate as InMemoryLimitCounter, on
-// Redis's clock. ARGV prefix, n, then n x (key, limit, window ms, group).
-// Returns one 1/0 per request; within a group, nothing is counted after the
-// first refusal.
-const char* kLimits = R"(
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local prefix = ARGV[1]
-local n = tonumber(ARGV[2])
-local out = {}
-local stopped = {}
-for i = 0, n - 1 do
-  local key = ARGV[3 + i * 4]
-  local limit = tonumber(ARGV[4 + i * 4])
-  local w = tonumber(ARGV[5 + i * 4])
-  local g = ARGV[6 + i * 4]
-  if stopped[g] then
-    out[i + 1] = 0
-  else
-    local start = now - (now % w)
-    local ck = prefix .. key .. ':' .. start
-    local cur = tonumber(redis.call('GET', ck) or '0')
-    local prev = tonumber(redis.call('GET', prefix .. key .. ':' .. (start - w)) or '0')
-    local est = prev * (w - (now - start)) / w + cur
-    if est + 1 > limit then
-      out[i + 1] = 0
-      stopped[g] = true
-    else
-      -- The expiry is set once, when the window's key is created: it then
-      -- outlives the next window, where it is the "previous" count.
-      if redis.call('INCR', ck) == 1 then redis.call('PEXPIRE', ck, 2 * w + 1000) end
-      out[i + 1] = 1
-    end
-  end
-end
-return out)";
-
 // ARGV prefix, then per agent: id, requests, denials, first ms, last ms.
 const char* kAgentCounts = R"(
 local prefix = ARGV[1]
@@ -147,7 +96,7 @@ return out)";
 struct RedisStateStore::Script {
   std::string text;
   std::string sha;
-  explicit Script(const char* t) : text(t), sha(sha1_hex(text)) {}
+  explicit Script(const char* t) : text(t), sha(detail::sha1_hex(text)) {}
 };
 
 // Scripts are process-wide constants.
@@ -160,8 +109,8 @@ RedisStateStore::RedisStateStore(RedisLink& link, std::unique_ptr<StateStore> lo
     : link_(link),
       local_(std::move(local)),
       options_(std::move(options)),
-      nonce_(options_.replica + "/" + detail::random_id("", 8)) {
-}
+      nonce_(options_.replica + "/" + detail::random_id("", 8)),
+      limits_(link, options_.prefix) {}
 
 RedisStateStore::~RedisStateStore() = default;
 
@@ -427,72 +376,6 @@ Result<std::optional<ApprovalRecord>> RedisStateStore::find_decided(const std::s
   auto rec = approval_record_from_json(nlohmann::json::parse(r->str, nullptr, false));
   if (!rec) return std::optional<ApprovalRecord>();
   return std::optional<ApprovalRecord>(std::move(*rec));
-}
-
-// ---- rate limits ----
-
-static const RedisStateStore::Script* limits_script() {
-  static RedisStateStore::Script s(kLimits);
-  return &s;
-}
-
-void RedisStateStore::acquire(std::vector<policy::LimitRequest> requests,
-                              std::function<void(Result<std::vector<bool>>)> done) {
-  if (!link_.connected()) {
-    done(Err("Redis is unreachable"));
-    return;
-  }
-  bool start = false;
-  {
-    std::lock_guard lk(mu_);
-    limit_queue_.push_back(LimitBatchEntry{std::move(requests), std::move(done)});
-    if (!limit_in_flight_) start = limit_in_flight_ = true;
-  }
-  if (start) link_.post([this] { flush_limits(); });
-}
-
-void RedisStateStore::flush_limits() {
-  std::vector<LimitBatchEntry> batch;
-  {
-    std::lock_guard lk(mu_);
-    batch.swap(limit_queue_);
-    if (batch.empty()) {
-      limit_in_flight_ = false;
-      return;
-    }
-  }
-  std::size_t n = 0;
-  for (const auto& e : batch) n += e.requests.size();
-  std::vector<std::string> args{key("rl:"), std::to_string(n)};
-  args.reserve(2 + 4 * n);
-  for (std::size_t b = 0; b < batch.size(); ++b) {
-    for (auto& q : batch[b].requests) {
-      args.push_back(std::move(q.key));
-      args.push_back(std::to_string(q.limit));
-      args.push_back(std::to_string(std::max<std::int64_t>(1, q.window.count())));
-      // Groups are per call: the batch index keeps two calls' groups apart.
-      args.push_back(std::to_string(b) + "." + std::to_string(q.group));
-    }
-  }
-  auto shared = std::make_shared<std::vector<LimitBatchEntry>>(std::move(batch));
-  eval(*limits_script(), {}, std::move(args), [this, n, shared](RedisLink::Reply r) {
-    std::optional<std::string> error;
-    if (!r) error = r.error().message;
-    else if (r->is_error() || r->type != RedisValue::Type::kArray || r->elements.size() != n)
-      error = "Redis: unexpected answer to the rate-limit script" + (r->is_error() ? ": " + r->str : std::string());
-    std::size_t at = 0;
-    for (auto& e : *shared) {
-      if (error) {
-        e.done(Err(*error));
-        continue;
-      }
-      std::vector<bool> out(e.requests.size());
-      for (std::size_t i = 0; i < out.size(); ++i) out[i] = as_int(r->elements[at + i]) == 1;
-      at += out.size();
-      e.done(std::move(out));
-    }
-    flush_limits();  // what queued meanwhile goes now
-  });
 }
 
 // ---- inventory ----

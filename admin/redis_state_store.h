@@ -30,12 +30,13 @@
 #include <string>
 #include <vector>
 
+#include "admin/redis_limit_counter.h"
 #include "admin/state_store.h"
 #include "common/redis_link.h"
 
 namespace portcullis::admin {
 
-class RedisStateStore final : public StateStore, public policy::SharedLimitCounter {
+class RedisStateStore final : public StateStore {
  public:
   struct Options {
     std::string prefix = "portcullis:";
@@ -71,14 +72,11 @@ class RedisStateStore final : public StateStore, public policy::SharedLimitCount
   Result<std::vector<SharedHeldCall>> list_held() override;
   Result<std::optional<ApprovalRecord>> find_decided(const std::string& id) override;
 
-  policy::SharedLimitCounter* shared_limits() override { return this; }
-  void acquire(std::vector<policy::LimitRequest> requests,
-               std::function<void(Result<std::vector<bool>>)> done) override;
+  // Over this store's link (the gateway gives each worker its own instead:
+  // admin/redis_limit_counter.h).
+  policy::SharedLimitCounter* shared_limits() override { return &limits_; }
 
   void add_agent_counts(std::vector<AgentCountsDelta> deltas) override;
-  // Batching: while one rate-limit script is in flight, the requests of
-  // other calls wait and go together in the next one (one round trip and
-  // one script run for many calls under load).
   Result<std::vector<AgentCounts>> agent_counts() override;
 
   // For tests and logs: resyncs done.
@@ -98,11 +96,6 @@ class RedisStateStore final : public StateStore, public policy::SharedLimitCount
             RedisLink::ReplyCallback done);
   // Blocks the calling (admin) thread for the reply; never call it on the link's thread.
   RedisLink::Reply call(std::vector<std::string> args);
-  struct LimitBatchEntry {
-    std::vector<policy::LimitRequest> requests;
-    std::function<void(Result<std::vector<bool>>)> done;
-  };
-  void flush_limits();  // on the link's thread
   RedisLink::Reply call_eval(const Script& script, std::vector<std::string> keys, std::vector<std::string> args);
   std::string key(std::string_view name) const { return options_.prefix + std::string(name); }
   std::string message(const char* type, nlohmann::json body) const;
@@ -116,9 +109,8 @@ class RedisStateStore final : public StateStore, public policy::SharedLimitCount
   std::function<void(const ApprovalRecord&)> decided_;
   std::vector<KillSwitch> pending_lifts_;  // lifted here while Redis was unreachable
   std::uint64_t resyncs_ = 0;
-  std::vector<LimitBatchEntry> limit_queue_;
-  bool limit_in_flight_ = false;  // a script is out, or a flush is posted
   std::function<void(std::size_t, std::size_t)> on_resync_;
+  RedisLimitCounter limits_;
 };
 
 }  // namespace portcullis::admin

@@ -16,6 +16,8 @@ std::optional<std::chrono::system_clock::time_point> parse_time(std::string_view
 // `prefix` + 2*bytes random hex digits from OpenSSL's CSPRNG. Aborts if the
 // CSPRNG fails (a "can't happen" on a seeded system).
 std::string random_id(std::string_view prefix, std::size_t bytes);
+// Lower-case hex SHA-1 (Redis names Lua scripts by it: EVALSHA).
+std::string sha1_hex(std::string_view text);
 // ASCII case-insensitive equality.
 bool iequals(std::string_view a, std::string_view b);
 

@@ -603,7 +603,7 @@ Awaitable<DecideResult> Session::decide(const policy::PolicySnapshot& snapshot, 
                                    [&recorder](std::uint32_t g) { recorder.set_group(g); });
   if (recorder.requests().empty()) co_return first;  // no limit met: no round trip
   std::vector<policy::LimitRequest> asked = recorder.requests();
-  auto* shared = state.shared_limits;
+  auto* shared = c_.worker.shared_limits() ? c_.worker.shared_limits() : state.shared_limits;
   // Named, capturing by reference (GCC 12, see await_callback.h).
   auto start = [shared, &recorder](auto done) mutable {
     shared->acquire(recorder.requests(), std::move(done));

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <deque>
+#include <optional>
 #include <thread>
 
 #include "gateway/io.h"
@@ -38,16 +39,22 @@ RedisValue to_value(const redisReply* r) {
 }
 
 // The Asio adapter: hiredis asks for read/write readiness on its socket
-// through these hooks; we wait for it with async_wait on a stream_descriptor
-// that wraps (but does not own) the socket. hiredis closes the socket itself.
+// through these hooks. Reads wait with async_wait on a stream_descriptor that
+// wraps (but does not own) the socket; hiredis closes the socket itself.
+// Writes are tried at once (posted, so that every command issued in the same
+// turn of the loop goes out in one write, and never from inside hiredis):
+// the socket is almost always writable, and waiting for an epoll round (and
+// an epoll_ctl) per write would cost more than the write. Only a write that
+// could not finish waits for writability.
 struct Adapter {
   redisAsyncContext* ac;
   net::posix::stream_descriptor sd;
+  std::vector<Adapter*>* graveyard;  // the owner's, for deletion (see cleanup)
   bool reading = false, writing = false;
-  bool read_armed = false, write_armed = false;
+  bool read_armed = false, write_armed = false, write_posted = false, in_write = false;
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
 
-  Adapter(net::io_context& ioc, redisAsyncContext* c) : ac(c), sd(ioc, c->c.fd) {}
+  Adapter(net::io_context& ioc, redisAsyncContext* c, std::vector<Adapter*>* g) : ac(c), sd(ioc, c->c.fd), graveyard(g) {}
 
   void arm_read() {
     if (read_armed || !reading) return;
@@ -58,6 +65,22 @@ struct Adapter {
       if (ec || !reading) return;
       redisAsyncHandleRead(ac);  // may free the context (cleanup below)
       if (*alive) arm_read();
+    });
+  }
+  void write_now() {
+    write_posted = false;
+    if (!writing || write_armed) return;
+    in_write = true;
+    redisAsyncHandleWrite(ac);  // may free the context
+    if (!*alive) return;
+    in_write = false;
+    if (writing) arm_write();  // the socket's buffer is full: wait for room
+  }
+  void post_write() {
+    if (write_posted || write_armed) return;
+    write_posted = true;
+    net::post(sd.get_executor(), [this, alive = alive] {
+      if (*alive) write_now();
     });
   }
   void arm_write() {
@@ -81,7 +104,9 @@ struct Adapter {
   static void add_write(void* p) {
     auto* a = static_cast<Adapter*>(p);
     a->writing = true;
-    a->arm_write();
+    // Inside write_now, hiredis asks again when the write was partial:
+    // write_now then waits for room itself.
+    if (!a->in_write) a->post_write();
   }
   static void del_write(void* p) { static_cast<Adapter*>(p)->writing = false; }
   static void cleanup(void* p) {
@@ -91,12 +116,13 @@ struct Adapter {
     error_code ignored;
     a->sd.cancel(ignored);
     (void)a->sd.release();  // hiredis owns and closes the fd
-    // Deleted later: we may be inside one of this adapter's handlers.
-    net::post(a->sd.get_executor(), [a] { delete a; });
+    // Deleted later (we may be inside one of this adapter's handlers): by the
+    // owner's next connection attempt or by its destructor, whichever first.
+    a->graveyard->push_back(a);
   }
 
-  static void attach(net::io_context& ioc, redisAsyncContext* ac) {
-    auto* a = new Adapter(ioc, ac);
+  static void attach(net::io_context& ioc, redisAsyncContext* ac, std::vector<Adapter*>* graveyard) {
+    auto* a = new Adapter(ioc, ac, graveyard);
     ac->ev.data = a;
     ac->ev.addRead = add_read;
     ac->ev.delRead = del_read;
@@ -112,7 +138,9 @@ struct Adapter {
 // a handler left in it must not keep the Impl alive); stop() joins the thread
 // before the Impl goes.
 struct RedisClient::Impl {
-  explicit Impl(Options o) : opt(std::move(o)) {}
+  explicit Impl(Options o) : opt(std::move(o)), own(std::in_place, 1), ioc(*own), work(net::make_work_guard(*own)) {}
+  Impl(Options o, net::io_context& external) : opt(std::move(o)), ioc(external) {}
+  ~Impl() { reap(); }
 
   struct Pending {
     ReplyCallback cb;
@@ -134,9 +162,11 @@ struct RedisClient::Impl {
   };
 
   Options opt;
-  net::io_context ioc{1};
-  net::executor_work_guard<net::io_context::executor_type> work{net::make_work_guard(ioc)};
+  std::optional<net::io_context> own;  // when on its own thread
+  net::io_context& ioc;
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
   std::thread thread;
+  std::vector<Adapter*> graveyard;  // adapters hiredis is done with
   Handlers handlers;
   Conn cmd{this, false}, sub{this, true};
   std::deque<std::shared_ptr<Pending>> outstanding;  // commands on `cmd`, in order
@@ -154,12 +184,20 @@ struct RedisClient::Impl {
 
   // ---- connection lifecycle (all on the client's thread) ----
 
+  void reap() {
+    for (auto* a : graveyard) delete a;
+    graveyard.clear();
+  }
+
+  bool subscribing() const { return !opt.channel.empty(); }
+
   void connect() {
+    reap();  // not inside any adapter's handler here (a timer or a post)
     if (stopping) return;
     connecting = true;
     ++attempt;
     cmd.ready = sub.ready = false;
-    if (!open(cmd) || !open(sub)) return;
+    if (!open(cmd) || (subscribing() && !open(sub))) return;
     connect_timer.expires_after(opt.connect_timeout);
     connect_timer.async_wait([self = this, gen = attempt](error_code ec) {
       if (ec || gen != self->attempt || !self->connecting) return;
@@ -183,7 +221,7 @@ struct RedisClient::Impl {
     }
     c.ac = ac;
     ac->data = &c;
-    Adapter::attach(ioc, ac);
+    Adapter::attach(ioc, ac, &graveyard);
     redisAsyncSetConnectCallback(ac, &Impl::on_connect);
     redisAsyncSetDisconnectCallback(ac, &Impl::on_disconnect);
     return true;
@@ -269,15 +307,15 @@ struct RedisClient::Impl {
   }
 
   void maybe_up() {
-    if (!cmd.ready || !sub.ready || up) return;
+    if (!cmd.ready || (subscribing() && !sub.ready) || up) return;
     connecting = false;
     connect_timer.cancel();
     up = true;
     backoff = 100ms;
     if (failures > 0 || ever_up)
-      log::info("state: Redis reachable again; resyncing the shared state",
-                {{"redis", opt.host + ":" + std::to_string(opt.port)}, {"failed_attempts", failures}});
-    else
+      log::info(opt.loud ? "state: Redis reachable again; resyncing the shared state" : "state: Redis link back",
+                {{"redis", opt.host + ":" + std::to_string(opt.port)}, {"link", opt.name}, {"failed_attempts", failures}});
+    else if (opt.loud)
       log::info("state: connected to Redis", {{"redis", opt.host + ":" + std::to_string(opt.port)}, {"db", opt.db}});
     failures = 0;
     ever_up = true;
@@ -313,15 +351,20 @@ struct RedisClient::Impl {
     outstanding.clear();
     for (auto& p : left) p->finish(Err("Redis connection lost: " + why));
     if (was_up && !stopping) {
-      log::error("STATE: Redis UNREACHABLE: kill switches stay enforced from memory, approvals are refused, rate "
-                 "limits apply per replica until it returns",
-                 {{"redis", opt.host + ":" + std::to_string(opt.port)}, {"error", why}});
+      if (opt.loud)
+        log::error("STATE: Redis UNREACHABLE: kill switches stay enforced from memory, approvals are refused, rate "
+                   "limits apply per replica until it returns",
+                   {{"redis", opt.host + ":" + std::to_string(opt.port)}, {"error", why}});
+      else
+        log::warn("state: Redis link lost; rate limits are counted by this replica alone until it returns",
+                  {{"redis", opt.host + ":" + std::to_string(opt.port)}, {"link", opt.name}, {"error", why}});
       if (handlers.down) handlers.down(why);
     } else if (!stopping) {
       ++failures;
-      log::warn("state: cannot reach Redis; retrying",
-                {{"redis", opt.host + ":" + std::to_string(opt.port)}, {"error", why},
-                 {"retry_in_ms", backoff.count()}, {"attempt", failures}});
+      if (opt.loud || failures == 1)
+        log::warn("state: cannot reach Redis; retrying",
+                  {{"redis", opt.host + ":" + std::to_string(opt.port)}, {"link", opt.name}, {"error", why},
+                   {"retry_in_ms", backoff.count()}, {"attempt", failures}});
     }
     if (stopping) return;
     // Jittered exponential backoff.
@@ -435,6 +478,9 @@ struct RedisClient::Impl {
 
 RedisClient::RedisClient(Options options) : impl_(std::make_shared<Impl>(std::move(options))) {}
 
+RedisClient::RedisClient(Options options, net::io_context& ioc)
+    : impl_(std::make_shared<Impl>(std::move(options), ioc)) {}
+
 RedisClient::~RedisClient() {
   stop();
   OPENSSL_cleanse(impl_->opt.password.data(), impl_->opt.password.size());
@@ -445,23 +491,34 @@ void RedisClient::set_handlers(Handlers handlers) { impl_->handlers = std::move(
 void RedisClient::start() {
   Impl* impl = impl_.get();
   net::post(impl->ioc, [impl] { impl->connect(); });
-  impl->thread = std::thread([impl] { impl->ioc.run(); });
+  if (impl->own) impl->thread = std::thread([impl] { impl->ioc.run(); });
 }
 
 void RedisClient::stop() {
-  if (!impl_->thread.joinable()) return;
-  net::post(impl_->ioc, [impl = impl_.get()] {
+  Impl* impl = impl_.get();
+  if (!impl->own) {
+    // On the worker's thread, or after it stopped: nothing else runs here.
+    if (!impl->stopping) impl->shutdown();
+    return;
+  }
+  if (!impl->thread.joinable()) return;
+  net::post(impl->ioc, [impl] {
     impl->shutdown();
     impl->work.reset();
-    // Posted after what shutdown() queued (the adapters' deletes, cancelled
-    // waits), so those run first and nothing leaks.
+    // Posted after what shutdown() queued (cancelled waits), so those run
+    // first; the adapters themselves go with the Impl.
     net::post(impl->ioc, [impl] { impl->ioc.stop(); });
   });
-  impl_->thread.join();
+  impl->thread.join();
 }
 
 void RedisClient::command(std::vector<std::string> args, ReplyCallback done) {
-  net::post(impl_->ioc, [impl = impl_.get(), args = std::move(args), done = std::move(done)]() mutable {
+  Impl* impl = impl_.get();
+  if (impl->ioc.get_executor().running_in_this_thread()) {
+    impl->send(std::move(args), std::move(done));
+    return;
+  }
+  net::post(impl->ioc, [impl, args = std::move(args), done = std::move(done)]() mutable {
     impl->send(std::move(args), std::move(done));
   });
 }

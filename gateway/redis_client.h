@@ -1,8 +1,12 @@
 // RedisClient: the RedisLink of `state: { backend: redis }`. Two hiredis
-// async connections (commands, and one subscribed to the events channel)
-// driven by a small Asio adapter (posix::stream_descriptor on hiredis's
-// socket) on the client's own event-loop thread, so that no worker and no
-// control-loop thread ever waits for Redis.
+// async connections (commands, and one subscribed to the events channel;
+// none without a channel) driven by a small Asio adapter
+// (posix::stream_descriptor on hiredis's socket), so that no worker and no
+// control-loop thread ever waits for Redis. It runs either on its own
+// event-loop thread (the shared link: pub/sub, admin actions) or on a
+// worker's io_context (each worker's rate-limit link: a request that meets a
+// limit then costs no thread hop, only its share of one write and one read
+// per batch of calls).
 //
 // Faults: a command that gets no answer within the command timeout fails and
 // drops the connection (replies are ordered: everything behind it would
@@ -18,6 +22,10 @@
 
 #include "common/redis_link.h"
 
+namespace boost::asio {
+class io_context;
+}
+
 namespace portcullis::gateway {
 
 class RedisClient final : public RedisLink {
@@ -28,15 +36,24 @@ class RedisClient final : public RedisLink {
     int db = 0;
     std::string username;
     std::string password;  // empty: no AUTH
-    std::string channel;   // subscribed at every connection
+    std::string channel;   // subscribed at every connection; empty: no subscriber connection
     std::chrono::milliseconds connect_timeout{2000};
     std::chrono::milliseconds command_timeout{500};
+    // Losses and recoveries are logged as errors/info when true; a worker's
+    // rate-limit link (the shared link says it already) logs them as warnings.
+    bool loud = true;
+    std::string name = "shared";  // in its log lines
   };
 
+  // On its own thread.
   explicit RedisClient(Options options);
-  ~RedisClient() override;  // stops and joins
+  // On `ioc` (a worker's), no thread of its own: command() is cheapest from
+  // that io_context's thread. stop() (and the destructor) must run on that
+  // thread or once it has stopped running `ioc`; `ioc` must outlive this.
+  RedisClient(Options options, boost::asio::io_context& ioc);
+  ~RedisClient() override;  // stops (and joins its thread)
 
-  void start();  // starts the thread and the first connection attempt
+  void start();  // starts the thread (if its own) and the first connection attempt
   void stop();
 
   void set_handlers(Handlers handlers) override;

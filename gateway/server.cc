@@ -21,6 +21,7 @@
 #include "admin/admin_api.h"
 #include "admin/approvals.h"
 #include "admin/file_state_store.h"
+#include "admin/redis_limit_counter.h"
 #include "admin/redis_state_store.h"
 #include "admin/inventory.h"
 #include "admin/kill_switches.h"
@@ -93,6 +94,11 @@ struct Server::Impl {
   std::string config_path;
   GatewayState state;
   std::vector<std::unique_ptr<Worker>> workers;
+  // state: redis: each worker's rate-limit link and counters (on the
+  // worker's loop). After `workers`, so destroyed before them (the links
+  // need their io_context); the links before the counters they call.
+  std::vector<std::unique_ptr<admin::RedisLimitCounter>> worker_limits;
+  std::vector<std::unique_ptr<RedisClient>> worker_redis;
   std::unique_ptr<tcp::acceptor> acceptor;
   std::unique_ptr<net::signal_set> signals;
   std::shared_ptr<const SessionSealer> random_sealer;  // kept across reloads
@@ -414,12 +420,23 @@ Result<std::unique_ptr<admin::StateStore>> Server::Impl::open_state_store() {
   if (state.instance == "portcullis")
     log::warn("state: several replicas share this Redis; give each its own PORTCULLIS_INSTANCE so that audit "
               "records and held calls name their replica");
-  redis = std::make_unique<RedisClient>(std::move(o));
+  redis = std::make_unique<RedisClient>(o);
   admin::RedisStateStore::Options so;
   so.prefix = sc.prefix;
   so.replica = state.instance;
   so.command_timeout = sc.command_timeout;
   auto store = std::make_unique<admin::RedisStateStore>(*redis, std::move(local), so);
+  for (auto& w : workers) {
+    RedisClient::Options wo = o;
+    wo.channel.clear();  // commands only: pub/sub is the shared link's
+    wo.loud = false;
+    wo.name = "worker-" + std::to_string(w->index());
+    worker_redis.push_back(std::make_unique<RedisClient>(std::move(wo), w->ioc()));
+    worker_limits.push_back(
+        std::make_unique<admin::RedisLimitCounter>(*worker_redis.back(), sc.prefix, store->shared_limits()));
+    w->set_shared_limits(worker_limits.back().get());
+  }
+  OPENSSL_cleanse(o.password.data(), o.password.size());
   store->on_resync([](std::size_t republished, std::size_t lifts) {
     log::info("state: kill switches resynced with Redis", {{"republished", republished}, {"lifts_replayed", lifts}});
   });
@@ -459,6 +476,7 @@ Status Server::Impl::start_admin() {
     policy_state.shared_limits = state_store->shared_limits();
     // Everything that listens to the store is registered: connect.
     redis->start();
+    for (auto& link : worker_redis) link->start();
     wait_for_first_sync();
   }
   metrics->add_collector([this](admin::Metrics& m) {
@@ -726,6 +744,7 @@ int Server::run() {
   for (auto& w : d.workers) w->start();
   d.admin_worker->start();
   for (auto& w : d.workers) w->join();
+  for (auto& link : d.worker_redis) link->stop();  // their loops have stopped
   d.approvals->cancel_all("gateway stopping");
   d.admin_worker->stop();
   d.admin_worker->join();

@@ -19,6 +19,7 @@
 #include "gateway/runtime.h"
 #include "gateway/upstream_pool.h"
 #include "identity/principal.h"
+#include "policy/limit_counter.h"
 
 namespace portcullis::gateway {
 
@@ -86,6 +87,12 @@ class Worker {
     return it == legacy_streams_.end() ? nullptr : it->second;
   }
 
+  // state: redis: this worker's rate-limit counters, on a Redis link driven
+  // by this worker's loop (no thread hop per call). Set before start(); null
+  // otherwise (then PolicyState::shared_limits, if any, serves).
+  void set_shared_limits(policy::SharedLimitCounter* s) { shared_limits_ = s; }
+  policy::SharedLimitCounter* shared_limits() const { return shared_limits_; }
+
  private:
   int index_;
   GatewayState& state_;
@@ -104,6 +111,7 @@ class Worker {
   std::map<std::string, std::unique_ptr<UpstreamPool>> pools_;
   std::uint64_t request_counter_ = 0;
   std::string id_prefix_;
+  policy::SharedLimitCounter* shared_limits_ = nullptr;
 };
 
 // Serves one accepted connection until it closes (connection.cc).

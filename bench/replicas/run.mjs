@@ -18,6 +18,13 @@
 //
 //   node bench/replicas/run.mjs            (from the repo root; needs build/portcullis,
 //                                           nginx, redis-server, wrk: scripts/setup.sh)
+//   BENCH_MODE=cost     only the cost of Redis per call: the state: file and
+//                       state: redis replicas run side by side and are measured
+//                       in alternation (file, redis, file, redis, ...), so that
+//                       a change in the machine's other load hits both alike;
+//                       reports each run's CPU per call and the medians.
+//                       BENCH_PROFILE=<dir>: one more run of each under
+//                       `perf record -g` (perf.data files in <dir>).
 // Env: BENCH_KILLS [60], BENCH_DURATION [10] s per wrk run, BENCH_RUNS [3],
 //      BENCH_CONNS [32], PORTCULLIS_BIN.
 // Prints tables and writes bench/results/replicas-<date>.md (gitignored).
@@ -28,7 +35,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Stack, freePort, sleep, startGateway, startUpstream, stopProcess } from '../../tests/e2e/lib/gateway.mjs';
 import { httpRequest, postJson } from '../../tests/e2e/lib/mcp.mjs';
-import { NGINX, startNginx, startRedis } from '../../tests/e2e/lib/replicas.mjs';
+import { NGINX, redisCommand, startNginx, startRedis } from '../../tests/e2e/lib/replicas.mjs';
 import { openStream } from '../../tests/e2e/lib/stream.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -139,11 +146,25 @@ function cpuSeconds(pids) {
   return t;
 }
 
-async function measure(label, url, cpuPids = [], redisPid = null) {
+// One wrk run: requests and CPU per call of `cpuPids` (and of redis-server alone).
+async function cpuRun(url, cpuPids, redisPid) {
+  const cpu0 = cpuSeconds(cpuPids);
+  const redis0 = redisPid ? cpuSeconds([redisPid]) : 0;
+  const r = await wrk(url);
+  r.cpuUs = ((cpuSeconds(cpuPids) - cpu0) * 1e6) / r.requests;
+  r.redisUs = redisPid ? ((cpuSeconds([redisPid]) - redis0) * 1e6) / r.requests : 0;
+  return r;
+}
+
+async function probe(label, url) {
   const probe = await postJson(url, fs.readFileSync(path.join(BENCH, 'wrk', 'tools-call-request.json'), 'utf8').trim(), {
     protocolVersion: '2025-06-18',
   });
   if (probe.status !== 200 || !probe.body.includes('bench-null-upstream')) throw new Error(`${label}: probe answered ${probe.status}: ${probe.body.slice(0, 300)}`);
+}
+
+async function measure(label, url, cpuPids = [], redisPid = null) {
+  await probe(label, url);
   await wrk(url); // warm-up
   const runs = [];
   const cpu0 = cpuSeconds(cpuPids);
@@ -204,8 +225,73 @@ async function killPropagation(redisPort) {
   return { cut, answered };
 }
 
+function perfRecord(pid, out) {
+  const child = spawn('perf', ['record', '-F', '1999', '-g', '-p', String(pid), '-o', out], { stdio: 'ignore' });
+  return () => new Promise((resolve) => {
+    child.on('exit', resolve);
+    child.kill('SIGINT');
+  });
+}
+
+// BENCH_MODE=cost: file and redis replicas side by side, measured in alternation.
+async function costOnly() {
+  const os = await import('node:os');
+  const load = () => os.loadavg().map((x) => x.toFixed(1)).join(' ');
+  const loadStart = load();
+  const redis = await startRedis({ port: await freePort(), dir: path.join(work, 'redis'), stack });
+  const upstreamUrl = await startNullUpstream();
+  const file = await replica('file-1', { upstreamUrl });
+  const red = await replica('redis-1', { upstreamUrl, redisPort: redis.port, prefix: 'bench-cost:' });
+  const targets = [
+    { label: 'state: file', url: file.url('/mcp/bench'), pids: [file.child.pid], redisPid: null, runs: [] },
+    { label: 'state: redis', url: red.url('/mcp/bench'), pids: [red.child.pid, redis.child.pid], redisPid: redis.child.pid, runs: [] },
+  ];
+  for (const t of targets) {
+    await probe(t.label, t.url);
+    await wrk(t.url); // warm-up
+  }
+  const scripts = async () => {
+    const info = await redisCommand(redis.port, 'INFO commandstats');
+    return ['evalsha', 'eval'].reduce((n, c) => n + Number((info.match(new RegExp(`cmdstat_${c}:calls=(\\d+)`)) || [0, 0])[1]), 0);
+  };
+  for (let i = 0; i < RUNS; i++) {
+    for (const t of targets) {
+      const s0 = t.redisPid ? await scripts() : 0;
+      const r = await cpuRun(t.url, t.pids, t.redisPid);
+      if (t.redisPid) r.callsPerScript = r.requests / Math.max(1, (await scripts()) - s0);
+      t.runs.push(r);
+      say(`  run ${i + 1}/${RUNS} ${t.label}: ${r.rps.toFixed(0)} req/s, CPU ${r.cpuUs.toFixed(1)} µs/call (redis-server ${r.redisUs.toFixed(1)}${r.callsPerScript ? `, ${r.callsPerScript.toFixed(1)} calls per script` : ''}), load ${load()}`);
+    }
+  }
+  if (process.env.BENCH_VERBOSE) say(`redis commandstats:\n${(await redisCommand(redis.port, 'INFO commandstats')).split('\n').filter((l) => l.startsWith('cmdstat')).join('\n')}`);
+  if (process.env.BENCH_PROFILE) {
+    fs.mkdirSync(process.env.BENCH_PROFILE, { recursive: true });
+    for (const t of targets) {
+      const stop = perfRecord(t.pids[0], path.join(process.env.BENCH_PROFILE, `${t.label.replace(/\W+/g, '-')}.data`));
+      await sleep(300);
+      await wrk(t.url);
+      await stop();
+    }
+  }
+  const [f, r] = targets;
+  const ratios = f.runs.map((x, i) => r.runs[i].cpuUs / x.cpuUs - 1);
+  const lines = [
+    `# Cost of state: redis per call, ${new Date().toISOString()}`,
+    '',
+    `${RUNS} alternating runs of ${DURATION} s, ${CONNS} connections; load average (1/5/15 min) at start ${loadStart}, at end ${load()}.`,
+    '',
+    '| target | CPU µs per call, median (runs) | of which redis-server | req/s median |',
+    '|---|---:|---:|---:|',
+    ...targets.map((t) => `| ${t.label} | ${median(t.runs.map((x) => x.cpuUs)).toFixed(1)} (${t.runs.map((x) => x.cpuUs.toFixed(0)).join(', ')}) | ${median(t.runs.map((x) => x.redisUs)).toFixed(1)} | ${median(t.runs.map((x) => x.rps)).toFixed(0)} |`),
+    '',
+    `Redis adds ${(median(ratios) * 100).toFixed(1)} % (median of the per-pair ratios: ${ratios.map((x) => (x * 100).toFixed(1)).join(', ')} %) to the CPU cost of a call; target <= 10 %.`,
+  ];
+  console.log('\n' + lines.join('\n'));
+}
+
 let LOAD_AT_START = '';
 async function main() {
+  if (process.env.BENCH_MODE === 'cost') return costOnly();
   LOAD_AT_START = (await import('node:os')).loadavg()[0].toFixed(1);
   const redis = await startRedis({ port: await freePort(), dir: path.join(work, 'redis'), stack });
   say(`phase 1: kill propagation over ${KILLS} kills (kill through replica A's admin API -> stream on replica B closed)`);

@@ -2,6 +2,9 @@
 // (started here on a free loopback port, in a temp dir): two "replicas" in
 // one process, each with its own client, store, KillSwitches and Approvals.
 #include <doctest/doctest.h>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
@@ -21,6 +24,7 @@
 #include "admin/approvals.h"
 #include "admin/file_state_store.h"
 #include "admin/kill_switches.h"
+#include "admin/redis_limit_counter.h"
 #include "admin/redis_state_store.h"
 #include "gateway/redis_client.h"
 
@@ -177,7 +181,7 @@ TEST_CASE("a rate limit of N holds across replicas together, atomically") {
   std::atomic<int> granted{0}, answered{0};
   for (int i = 0; i < 10; ++i) {
     auto& r = i % 2 ? a : b;
-    r.store->acquire({policy::LimitRequest{"rule|agent|bob", 4, 60000ms, 0}}, [&](Result<std::vector<bool>> g) {
+    r.store->shared_limits()->acquire({policy::LimitRequest{"rule|agent|bob", 4, 60000ms, 0}}, [&](Result<std::vector<bool>> g) {
       REQUIRE(g);
       if ((*g)[0]) ++granted;
       ++answered;
@@ -188,14 +192,107 @@ TEST_CASE("a rate limit of N holds across replicas together, atomically") {
 
   // Within one group, nothing is counted after the first refusal.
   std::optional<std::vector<bool>> got;
-  a.store->acquire({{"rule|agent|bob", 4, 60000ms, 7}, {"other|agent|bob", 5, 60000ms, 7}},
+  a.store->shared_limits()->acquire({{"rule|agent|bob", 4, 60000ms, 7}, {"other|agent|bob", 5, 60000ms, 7}},
                    [&](Result<std::vector<bool>> g) { got = *g; });
   REQUIRE(eventually([&] { return got.has_value(); }));
   CHECK(*got == std::vector<bool>{false, false});
   got.reset();
-  b.store->acquire({{"other|agent|bob", 1, 60000ms, 0}}, [&](Result<std::vector<bool>> g) { got = *g; });
+  b.store->shared_limits()->acquire({{"other|agent|bob", 1, 60000ms, 0}}, [&](Result<std::vector<bool>> g) { got = *g; });
   REQUIRE(eventually([&] { return got.has_value(); }));
   CHECK(*got == std::vector<bool>{true});  // "other" was not counted above
+}
+
+// Sends one command over a link and waits for the answer (test thread).
+RedisLink::Reply call(RedisLink& link, std::vector<std::string> args) {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<RedisLink::Reply> got;
+  link.command(std::move(args), [&](RedisLink::Reply r) {
+    std::lock_guard lk(mu);
+    got = std::move(r);
+    cv.notify_all();
+  });
+  std::unique_lock lk(mu);
+  cv.wait_for(lk, 2s, [&] { return got.has_value(); });
+  return got ? std::move(*got) : RedisLink::Reply(Err(std::string("no answer")));
+}
+
+TEST_CASE("worker links: counters on a link driven by another event loop hold the limit exactly, in batches") {
+  RedisServer redis;
+  auto prefix = unique_prefix();
+  Replica a(redis.port(), "a", prefix);
+  // Two "workers": each an io_context on its own thread with its own link
+  // (no subscriber) and counter, as the gateway sets them up.
+  struct Loop {
+    boost::asio::io_context ioc{1};
+    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{boost::asio::make_work_guard(ioc)};
+    std::unique_ptr<gateway::RedisClient> link;
+    std::unique_ptr<admin::RedisLimitCounter> limits;
+    std::thread thread;
+  };
+  std::vector<std::unique_ptr<Loop>> loops;
+  for (int i = 0; i < 2; ++i) {
+    auto l = std::make_unique<Loop>();
+    auto o = Replica::options(redis.port(), prefix);
+    o.channel.clear();
+    o.loud = false;
+    l->link = std::make_unique<gateway::RedisClient>(o, l->ioc);
+    l->limits = std::make_unique<admin::RedisLimitCounter>(*l->link, prefix, a.store->shared_limits());
+    loops.push_back(std::move(l));
+  }
+  // Before its link is up, a worker's counter goes through the shared link:
+  // still counted in Redis.
+  std::atomic<int> granted{0}, answered{0};
+  loops[0]->limits->acquire({{"early|agent|bob", 1, 60000ms, 0}}, [&](Result<std::vector<bool>> g) {
+    if (g && (*g)[0]) ++granted;
+    ++answered;
+  });
+  REQUIRE(eventually([&] { return answered.load() == 1; }));
+  CHECK(granted.load() == 1);
+  for (auto& l : loops) {
+    l->link->start();
+    l->thread = std::thread([p = l.get()] { p->ioc.run(); });
+  }
+  REQUIRE(eventually([&] { return loops[0]->link->connected() && loops[1]->link->connected(); }));
+  // A flushed Redis forgets the script: the counter sends its text once.
+  REQUIRE(call(a.link, {"SCRIPT", "FLUSH"}));
+  granted = 0;
+  answered = 0;
+  // 200 calls from both loops' own threads, in bursts (so that they batch),
+  // on a limit of 37, plus the one counted above on another key.
+  for (int burst = 0; burst < 10; ++burst) {
+    for (auto& l : loops) {
+      boost::asio::post(l->ioc, [&, p = l.get()] {
+        for (int i = 0; i < 10; ++i)
+          p->limits->acquire({{"burst|agent|bob", 37, 60000ms, 0}}, [&](Result<std::vector<bool>> g) {
+            REQUIRE(g);
+            if ((*g)[0]) ++granted;
+            ++answered;
+          });
+      });
+    }
+  }
+  REQUIRE(eventually([&] { return answered.load() == 200; }));
+  CHECK(granted.load() == 37);
+  // The early call counted in Redis: its key is at its limit everywhere.
+  std::optional<std::vector<bool>> early;
+  a.store->shared_limits()->acquire({{"early|agent|bob", 1, 60000ms, 0}},
+                                    [&](Result<std::vector<bool>> g) { early = *g; });
+  REQUIRE(eventually([&] { return early.has_value(); }));
+  CHECK(*early == std::vector<bool>{false});
+  // Fewer scripts than calls: the calls were batched.
+  auto info = call(a.link, {"INFO", "commandstats"});
+  REQUIRE(info);
+  auto at = info->str.find("cmdstat_evalsha:calls=");
+  REQUIRE(at != std::string::npos);
+  auto evalsha_calls = std::stoll(info->str.substr(at + 22));
+  MESSAGE("200 calls went in " << evalsha_calls << " EVALSHA (+ EVAL after the flush)");
+  CHECK(evalsha_calls < 200);
+  for (auto& l : loops) {
+    l->ioc.stop();
+    l->thread.join();
+    l->link->stop();  // after its loop stopped, as the gateway does
+  }
 }
 
 TEST_CASE("a call held on one replica is released by an approver on another, once") {
@@ -265,7 +362,7 @@ TEST_CASE("Redis down: switches stay, approvals are refused; Redis back empty: s
   CHECK_FALSE(offline->shared);
   CHECK(a.kills->match(&eve, "crm", "") != nullptr);
   std::optional<bool> limit_answer_ok;
-  a.store->acquire({{"k", 1, 1000ms, 0}}, [&](Result<std::vector<bool>> g) { limit_answer_ok = g.ok(); });
+  a.store->shared_limits()->acquire({{"k", 1, 1000ms, 0}}, [&](Result<std::vector<bool>> g) { limit_answer_ok = g.ok(); });
   REQUIRE(limit_answer_ok.has_value());
   CHECK_FALSE(*limit_answer_ok);  // the gateway then counts locally
 
