@@ -171,6 +171,11 @@ struct AdminConfig {
   std::vector<AdminToken> tokens;
   std::string state_file;
   Duration approval_timeout{std::chrono::minutes(5)};
+  // While a call is held, its Streamable HTTP answer is an SSE stream that
+  // gets a comment (and a progress notification when the request asked for
+  // progress) this often, so clients and proxies with shorter timeouts wait.
+  // 0: no stream; the answer is one JSON body after the decision.
+  Duration approval_keepalive{std::chrono::seconds(15)};
 };
 
 // Where the state shared by replicas lives (kill switches, held approvals,

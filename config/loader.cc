@@ -579,6 +579,9 @@ class Loader {
       else a.state_file = resolve(*v);
     }
     duration(n["approval_timeout"], a.approval_timeout);
+    duration(n["approval_keepalive"], a.approval_keepalive, /*allow_zero=*/true);
+    if (a.approval_keepalive.count() > 0 && a.approval_keepalive < std::chrono::milliseconds(100))
+      n["approval_keepalive"].error("must be at least 100ms (or 0s: no keepalive stream)");
   }
 
   void state(const YamlNode& n) {

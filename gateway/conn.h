@@ -38,6 +38,13 @@ Awaitable<bool> send_rpc_error(Conn& c, const RequestContext& ctx, unsigned stat
 Awaitable<bool> send_json(Conn& c, const RequestContext& ctx, unsigned status, const nlohmann::json& body,
                           bool keep_alive);
 
+// The SSE body of a held call's answer (RequestContext::stream_open): one
+// chunk of whole events, and the last event followed by the end of the body.
+// Both return false when the connection is unusable; end_event_stream returns
+// whether it may serve another request.
+Awaitable<bool> write_event_chunk(Conn& c, std::string_view events);
+Awaitable<bool> end_event_stream(Conn& c, const RequestContext& ctx, std::string_view events);
+
 // Completes when the client closes its side (true) and never otherwise; bytes
 // it sends meanwhile (a pipelined request) stay in the buffer (proxy.cc).
 Awaitable<bool> watch_client(Conn& c);

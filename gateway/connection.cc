@@ -14,6 +14,7 @@
 #include "gateway/await_callback.h"
 #include "gateway/conn.h"
 #include "gateway/errors.h"
+#include "gateway/held_progress.h"
 #include "gateway/http_rules.h"
 #include "gateway/legacy_sse.h"
 #include "gateway/log.h"
@@ -21,6 +22,7 @@
 #include "admin/kill_switch.h"
 #include "gateway/policy_stage.h"
 #include "gateway/shared_state_status.h"
+#include "gateway/sse_parser.h"
 #include "audit/record.h"
 #include "identity/auth_error.h"
 #include "identity/resource_metadata.h"
@@ -200,6 +202,13 @@ std::string refusal_json(const RequestContext& ctx, const CallDecision& d, const
   return j.dump();
 }
 
+// A held call's outcome, handed from the resolving thread to the
+// connection's executor: set, then `wake` cancelled (its waiter resumes).
+struct HeldWait {
+  std::optional<admin::ApprovalOutcome> outcome;
+  std::unique_ptr<net::steady_timer> wake;
+};
+
 class Session {
  public:
   Session(Worker& w, AnyStream&& s) : c_(w, std::move(s)) {}
@@ -224,6 +233,13 @@ class Session {
   // Holds a require_approval call until it is approved (nullopt: forward) or
   // not (the JSON-RPC answer to send). The client going away cancels it.
   Awaitable<std::optional<std::string>> hold_for_approval(RequestContext& ctx);
+  // Waits for the held call's outcome (true); with a stream open, writes a
+  // keepalive comment (and progress) every `interval` meanwhile. False: the
+  // client can no longer be written to.
+  Awaitable<bool> keep_held(RequestContext& ctx, std::shared_ptr<HeldWait> wait, std::string approval_id,
+                            std::chrono::milliseconds interval);
+  // The 200 text/event-stream header of a held call's answer.
+  Awaitable<bool> start_event_stream(RequestContext& ctx);
   // Authenticate: the bearer token -> ctx.principal, else a 401/403/503 reply.
   Awaitable<bool> authenticate(const http::request_header<>& h, RequestContext& ctx, bool& replied);
   Conn c_;
@@ -552,6 +568,12 @@ Awaitable<bool> Session::handle_mcp(http::request_parser<http::empty_body>& hp, 
         if (held.has_value()) {
           if (held->empty()) co_return false;  // the client went away while held
           if (ctx.legacy) co_return co_await legacy_reply(c_, ctx, std::move(*held));
+          if (ctx.stream_open) {
+            // Named: a temporary std::string inside a co_await expression is
+            // what GCC 12 mishandles (see await_callback.h).
+            std::string event = sse_message(ctx.modern ? mcp2026::with_result_type(std::move(*held)) : std::move(*held));
+            co_return co_await end_event_stream(c_, ctx, event);
+          }
           ctx.status = 200;
           http::response<http::string_body> res{http::status::ok, 11};
           res.set(http::field::content_type, "application/json");
@@ -711,12 +733,8 @@ Awaitable<std::optional<std::string>> Session::hold_for_approval(RequestContext&
   auto* approvals = c_.runtime->approvals;
 
   // The outcome arrives on an admin or timer thread; it resumes us through a
-  // channel-like shared state posted to this connection's executor.
-  struct Shared {
-    std::optional<admin::ApprovalOutcome> outcome;
-    std::unique_ptr<net::steady_timer> wake;
-  };
-  auto shared = std::make_shared<Shared>();
+  // timer posted to this connection's executor (HeldWait).
+  auto shared = std::make_shared<HeldWait>();
   shared->wake = std::make_unique<net::steady_timer>(co_await net::this_coro::executor,
                                                      std::chrono::steady_clock::time_point::max());
   auto ex = co_await net::this_coro::executor;
@@ -733,13 +751,23 @@ Awaitable<std::optional<std::string>> Session::hold_for_approval(RequestContext&
   log::info("call held for approval", {{"request_id", ctx.request_id}, {"approval_id", *id},
                                        {"decision_id", d.decision_id}});
   c_.stream.tcp().expires_never();
-  auto waited = co_await (
-      [](std::shared_ptr<Shared> s) -> Awaitable<bool> {
-        co_await s->wake->async_wait(kNoThrow);
-        co_return true;
-      }(shared) ||
-      watch_client(c_));
-  if (waited.index() == 1 && !shared->outcome) {
+  // Streamable HTTP (the client accepts SSE: checked before the body was
+  // read): the answer starts now as an SSE stream kept alive while held. The
+  // legacy transport answers into its GET stream; a POST there gets 202.
+  const auto keepalive = cfg.admin.approval_keepalive;
+  if (keepalive.count() > 0 && !ctx.legacy) {
+    ctx.progress_token = progress_token(ctx.rpc.json);
+    if (!co_await start_event_stream(ctx)) {
+      approvals->cancel(*id, "client disconnected");
+      co_return std::optional<std::string>(std::string());
+    }
+  }
+  // Named first, for GCC 12 (no temporaries with destructors inside co_await).
+  auto keep = keep_held(ctx, shared, *id, keepalive);
+  auto watch = watch_client(c_);
+  auto waited = co_await (std::move(keep) || std::move(watch));
+  const bool client_gone = waited.index() == 1 || !std::get<0>(waited);
+  if (client_gone && !shared->outcome) {
     approvals->cancel(*id, "client disconnected");
     co_return std::optional<std::string>(std::string());  // nobody to answer
   }
@@ -777,6 +805,41 @@ Awaitable<std::optional<std::string>> Session::hold_for_approval(RequestContext&
   std::string why = std::string("Not approved (") + std::string(admin::outcome_name(o.kind)) + ")" +
                     (o.decided_by.empty() ? "" : " by " + o.decided_by) + (o.reason.empty() ? "" : ": " + o.reason);
   co_return std::optional<std::string>(refusal_json(ctx, d, why));
+}
+
+Awaitable<bool> Session::start_event_stream(RequestContext& ctx) {
+  http::response<http::empty_body> h{http::status::ok, 11};
+  h.set(http::field::content_type, "text/event-stream");
+  h.set(http::field::cache_control, "no-cache");
+  h.set("X-Accel-Buffering", "no");
+  h.set("X-Request-Id", ctx.request_id);
+  h.keep_alive(ctx.keep_alive);
+  h.chunked(true);
+  http::response_serializer<http::empty_body> sr{h};
+  c_.stream.tcp().expires_after(30s);
+  auto [ec, n] = co_await c_.stream.visit([&](auto& s) { return http::async_write_header(s, sr, kNoThrow); });
+  ctx.status = 200;
+  ctx.stream_open = true;
+  co_return !ec;
+}
+
+Awaitable<bool> Session::keep_held(RequestContext& ctx, std::shared_ptr<HeldWait> wait, std::string approval_id,
+                                   std::chrono::milliseconds interval) {
+  for (;;) {
+    if (wait->outcome) co_return true;
+    if (ctx.stream_open) {
+      // The first write goes out at once: the client learns it is held.
+      std::string out(kHeldKeepalive);
+      if (!ctx.progress_token.is_null()) out += held_progress_event(ctx.progress_token, ctx.progress_sent, approval_id);
+      bool written = co_await write_event_chunk(c_, out);
+      if (!written) co_return false;
+      if (!ctx.progress_token.is_null()) ++ctx.progress_sent;
+      wait->wake->expires_after(interval);
+      // An outcome posted while we wrote cancelled no wait: look again.
+      if (wait->outcome) co_return true;
+    }
+    co_await wait->wake->async_wait(kNoThrow);
+  }
 }
 
 Awaitable<bool> Session::authenticate(const http::request_header<>& h, RequestContext& ctx, bool& replied) {
@@ -828,6 +891,20 @@ Awaitable<bool> send_response(Conn& c, http::response<http::string_body>& res) {
   c.stream.tcp().expires_after(30s);
   auto [ec, n] = co_await c.stream.visit([&](auto& s) { return http::async_write(s, res, kNoThrow); });
   co_return !ec;
+}
+
+Awaitable<bool> write_event_chunk(Conn& c, std::string_view events) {
+  c.stream.tcp().expires_after(30s);
+  auto [ec, n] = co_await c.stream.visit(
+      [&](auto& s) { return net::async_write(s, http::make_chunk(net::const_buffer(events.data(), events.size())), kNoThrow); });
+  co_return !ec;
+}
+
+Awaitable<bool> end_event_stream(Conn& c, const RequestContext& ctx, std::string_view events) {
+  if (!events.empty() && !co_await write_event_chunk(c, events)) co_return false;
+  c.stream.tcp().expires_after(30s);
+  auto [ec, n] = co_await c.stream.visit([&](auto& s) { return net::async_write(s, http::make_chunk_last(), kNoThrow); });
+  co_return !ec && ctx.keep_alive;
 }
 
 Awaitable<bool> send_rpc_error(Conn& c, const RequestContext& ctx, unsigned status, const nlohmann::json& id,

@@ -9,6 +9,7 @@
 
 #include "gateway/conn.h"
 #include "gateway/errors.h"
+#include "gateway/held_progress.h"
 #include "gateway/http_rules.h"
 #include "gateway/await_callback.h"
 #include "gateway/log.h"
@@ -45,7 +46,7 @@ std::string host_header(const config::UpstreamConfig& up) {
 class Exchange {
  public:
   Exchange(Conn& c, RequestContext& ctx, Request& req)
-      : c_(c), ctx_(ctx), req_(req), up_(*ctx.upstream), pool_(c.worker.pool(up_)) {}
+      : c_(c), ctx_(ctx), req_(req), up_(*ctx.upstream), pool_(c.worker.pool(up_)), header_sent_(ctx.stream_open) {}
 
   // Returns whether the downstream connection may be reused.
   Awaitable<bool> run();
@@ -77,6 +78,15 @@ class Exchange {
   bool filters_list() const;
   bool filter_message(nlohmann::json& m) const;
   Awaitable<bool> relay_filtered_json();
+  // A held call whose answer is already an SSE stream (ctx.stream_open): the
+  // upstream's JSON answer goes in as one event, its SSE events as they come.
+  Awaitable<bool> relay_json_into_stream();
+  // An error answer as the last event of an open stream.
+  Awaitable<bool> end_stream_with_error(int code, std::string_view message);
+  // Adds the exchange to the worker's stream registry, so that a kill switch
+  // cuts it; undone when the returned guard goes.
+  struct StreamRegistration;
+  StreamRegistration register_stream();
 
   Conn& c_;
   RequestContext& ctx_;
@@ -87,9 +97,10 @@ class Exchange {
   UpstreamConnPtr uc_;
   std::optional<http::response_parser<http::buffer_body>> rp_;
   std::string upstream_session_;
-  bool header_sent_ = false;
+  bool header_sent_;
   credentials::Provider* provider_ = nullptr;
   std::optional<credentials::Credential> credential_;
+  bool relaying_ = false;  // on an open stream: the upstream's events are being relayed
 };
 
 credentials::CallIdentity Exchange::who() const {
@@ -126,6 +137,13 @@ Awaitable<bool> Exchange::attach_credential() {
       co_return false;
     }
     uc_.reset();
+    if (ctx_.stream_open) {
+      std::string_view why = r.error().code == credentials::CredentialError::Code::kSubjectExpired
+                                 ? "Unauthorized: the agent's token has expired"
+                                 : "Bad gateway: no credential could be obtained for the upstream";
+      co_await end_stream_with_error(kCredentialUnavailable, why);
+      co_return false;
+    }
     if (!header_sent_)
       co_await send_rpc_error(c_, ctx_, 502, ctx_.rpc.first_id(), kCredentialUnavailable,
                               "Bad gateway: no credential could be obtained for the upstream", ctx_.keep_alive);
@@ -189,6 +207,7 @@ Awaitable<bool> Exchange::fail(unsigned status, int code, std::string_view messa
   log::warn("upstream failure", {{"request_id", ctx_.request_id}, {"upstream", up_.name},
                                  {"status", status}, {"detail", detail}});
   uc_.reset();  // never reuse a connection in an unknown state
+  if (ctx_.stream_open && !relaying_) co_return co_await end_stream_with_error(code, message);
   if (header_sent_) co_return false;
   co_return co_await send_rpc_error(c_, ctx_, status, ctx_.rpc.first_id(), code, message, ctx_.keep_alive);
 }
@@ -354,6 +373,13 @@ Awaitable<bool> Exchange::run() {
   std::string usid = header(rp_->get(), "Mcp-Session-Id");
   bool is_initialize = ctx_.rpc.messages.size() == 1 && ctx_.rpc.messages[0].method == "initialize";
   bool new_session = !usid.empty() && (!ctx_.session || usid != ctx_.session->upstream_session);
+  if (ctx_.stream_open) {
+    // A held call: the status line went out while it was held, so the
+    // upstream's answer can only be events (its status is in the outcome
+    // record). A session id it would mint now cannot reach the agent.
+    if (is_event_stream(ct)) co_return co_await relay_sse();
+    co_return co_await relay_json_into_stream();
+  }
   // A modern request never gets a session, whatever the upstream sends.
   if (!ctx_.modern && (is_initialize || new_session)) co_return co_await relay_buffered_initialize();
   if (is_event_stream(ct)) co_return co_await relay_sse();
@@ -399,26 +425,73 @@ Awaitable<bool> Exchange::relay_body() {
   co_return ctx_.keep_alive;
 }
 
-Awaitable<bool> Exchange::relay_sse() {
-  auto h = downstream_header(rp_->get().result_int());
-  h.chunked(true);
-  h.set(http::field::cache_control, "no-cache");
-  h.set("X-Accel-Buffering", "no");
-  if (!co_await write_down_header(h)) co_return false;
+struct Exchange::StreamRegistration {
+  Worker& w;
+  std::list<Worker::ActiveStream>::iterator it;
+  StreamRegistration(Worker& worker, std::list<Worker::ActiveStream>::iterator i) : w(worker), it(i) {}
+  StreamRegistration(const StreamRegistration&) = delete;
+  ~StreamRegistration() {
+    w.state().active_streams--;
+    w.remove_stream(it);
+  }
+};
+
+Exchange::StreamRegistration Exchange::register_stream() {
   c_.worker.state().active_streams++;
-  auto registered = c_.worker.add_stream({ctx_.principal, up_.name, [this] {
-                                            error_code ignored;
-                                            c_.stream.tcp().socket().close(ignored);
-                                            if (uc_) uc_->stream.tcp().socket().close(ignored);
-                                          }});
-  struct StreamCount {
-    Worker& w;
-    std::list<Worker::ActiveStream>::iterator it;
-    ~StreamCount() {
-      w.state().active_streams--;
-      w.remove_stream(it);
+  auto it = c_.worker.add_stream({ctx_.principal, up_.name, [this] {
+                                    error_code ignored;
+                                    c_.stream.tcp().socket().close(ignored);
+                                    if (uc_) uc_->stream.tcp().socket().close(ignored);
+                                  }});
+  return StreamRegistration{c_.worker, it};
+}
+
+Awaitable<bool> Exchange::end_stream_with_error(int code, std::string_view message) {
+  std::string event = sse_message(rpc_error_body(ctx_.rpc.first_id(), code, message));
+  co_return co_await end_event_stream(c_, ctx_, event);
+}
+
+Awaitable<bool> Exchange::relay_json_into_stream() {
+  auto registered = register_stream();
+  unsigned status = rp_->get().result_int();
+  std::string body;
+  char buf[kRelayChunk];
+  while (!rp_->is_done()) {
+    auto [ec, got] = co_await read_up(buf, sizeof buf, up_.timeouts.request);
+    if (ec == net::error::operation_aborted) co_return false;  // a kill cut us
+    if (ec) {
+      const bool timeout = ec == beast::error::timeout;
+      std::string detail = ec.message();
+      co_return co_await fail(timeout ? 504 : 502, timeout ? kUpstreamTimeout : kUpstreamUnavailable,
+                              "Upstream closed mid-response", detail);
     }
-  } count{c_.worker, registered};
+    body.append(buf, got);
+    if (body.size() > kMaxBuffered) co_return co_await fail(502, kUpstreamUnavailable, "Upstream answer too large", "held call");
+  }
+  nlohmann::json m;
+  // One line per data field: the answer is re-serialized, so it must parse.
+  if (!is_json_content_type(header(rp_->get(), "Content-Type")) || !parse_json_strict(body, m) ||
+      !(m.is_object() || m.is_array())) {
+    std::string message = "Upstream sent no JSON-RPC answer (HTTP " + std::to_string(status) + ")";
+    std::string detail = "held call: status " + std::to_string(status);
+    co_return co_await fail(502, kUpstreamUnavailable, message, detail);
+  }
+  if (filters_list()) filter_message(m);
+  finish_upstream();
+  std::string event = sse_message(m.dump());
+  co_return co_await end_event_stream(c_, ctx_, event);
+}
+
+Awaitable<bool> Exchange::relay_sse() {
+  if (!header_sent_) {
+    auto h = downstream_header(rp_->get().result_int());
+    h.chunked(true);
+    h.set(http::field::cache_control, "no-cache");
+    h.set("X-Accel-Buffering", "no");
+    if (!co_await write_down_header(h)) co_return false;
+  }
+  relaying_ = true;
+  auto registered = register_stream();
 
   auto pending = request_ids();  // answered ids are removed as they pass
   const bool filter = filters_list();
@@ -444,9 +517,13 @@ Awaitable<bool> Exchange::relay_sse() {
     if (events.empty()) continue;
     out.clear();
     for (auto& ev : events) {
-      if ((!pending.empty() || ctx_.modern) && !ev.data.empty()) {
+      if ((!pending.empty() || ctx_.modern || ctx_.progress_sent > 0) && !ev.data.empty()) {
         nlohmann::json m;
         bool parsed = parse_json_strict(ev.data, m) && m.is_object();
+        if (parsed && shift_progress(m, ctx_.progress_token, ctx_.progress_sent)) {
+          out += sse_message(m.dump(), ev.id);  // continues the hold's progress
+          continue;
+        }
         if (parsed && ctx_.modern && m.contains("method") && m.contains("id")) {
           // 2026-07-28 has no server-to-client requests (input comes through
           // input_required results): a modern client never gets one.

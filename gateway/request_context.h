@@ -50,6 +50,11 @@ struct RequestContext {
   std::vector<CallDecision> decisions;                 // set by the decide stage
   bool keep_alive = true;
   unsigned status = 0;  // the status sent downstream, for the access log
+  // A held call's answer began as an SSE stream (header sent, body chunked):
+  // whatever answers the call goes into it as events (connection.cc, proxy.cc).
+  bool stream_open = false;
+  nlohmann::json progress_token;    // the held request's progress token, when it asked for progress
+  std::uint64_t progress_sent = 0;  // progress notifications the hold sent for it
   // Filled by forward for the outcome record.
   unsigned upstream_status = 0;
   std::uint64_t result_bytes = 0;

@@ -285,6 +285,7 @@ TEST_CASE("an empty config gets the documented defaults") {
   CHECK(c->audit.segment_bytes == 64ull * 1024 * 1024);
   CHECK_FALSE(c->admin.listen.has_value());
   CHECK(c->admin.approval_timeout == 5min);
+  CHECK(c->admin.approval_keepalive == 15s);
   CHECK(c->state.backend == "file");
   CHECK(c->state.prefix == "portcullis:");
 }
@@ -317,7 +318,7 @@ TEST_CASE("the extra tuning keys are read into their fields") {
       "credentials: { providers: [{ name: j, kind: signed_jwt, audience: x, algorithm: EdDSA, ttl: 1m,\n"
       "                             rotate_every: 24h }] }\n"
       "audit: { segment_bytes: 1MiB, segment_age: 10m, queue_limit: 10 }\n"
-      "admin: { approval_timeout: 2m }\n"
+      "admin: { approval_timeout: 2m, approval_keepalive: 500ms }\n"
       "state: { backend: redis, url: \"redis://localhost:6390/2\", prefix: \"p:\", timeouts: { connect: 1s, command: 250ms },\n"
       "         password: pw }\n");
   CHECK(c->server.session_ttl == 1h);
@@ -337,6 +338,7 @@ TEST_CASE("the extra tuning keys are read into their fields") {
   CHECK(c->audit.segment_age == 10min);
   CHECK(c->audit.queue_limit == 10);
   CHECK(c->admin.approval_timeout == 2min);
+  CHECK(c->admin.approval_keepalive == 500ms);
   CHECK(c->state.backend == "redis");
   CHECK(c->state.url == "redis://localhost:6390/2");
   CHECK(c->state.host == "localhost");
@@ -374,6 +376,17 @@ TEST_CASE("a value of the wrong type is an error at the value") {
 TEST_CASE("a bad duration is an error") {
   CHECK(load_errors("upstreams: [{ name: a, url: http://localhost:1, timeouts: { request: 60 } }]\n") ==
         std::vector<std::string>{"gw.yaml:1:70: upstreams[0].timeouts.request: invalid duration \"60\" "
+                                 "(expected e.g. 250ms, 30s, 5m, 1h)"});
+}
+
+TEST_CASE("approval_keepalive: 0s turns the held stream off; below 100ms is refused") {
+  ConfigPtr off = load_ok("admin: { approval_keepalive: 0s }\n");
+  CHECK(off->admin.approval_keepalive == 0ms);
+  CHECK(load_errors("admin:\n  approval_keepalive: 10ms\n") ==
+        std::vector<std::string>{
+            "gw.yaml:2:23: admin.approval_keepalive: must be at least 100ms (or 0s: no keepalive stream)"});
+  CHECK(load_errors("admin: { approval_keepalive: soon }\n") ==
+        std::vector<std::string>{"gw.yaml:1:30: admin.approval_keepalive: invalid duration \"soon\" "
                                  "(expected e.g. 250ms, 30s, 5m, 1h)"});
 }
 

@@ -17,8 +17,8 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { DIRECT, FIXTURES, REPO, Stack, TMP_DIR, freePort, sleep, spawnListening, startGateway, stopGatewayCleanly, stopProcess, writeTempFile } from './lib/gateway.mjs';
-import { closeQuietly, connectClient } from './lib/mcp.mjs';
+import { DIRECT, FIXTURES, REPO, Stack, TMP_DIR, freePort, sleep, spawnListening, startGateway, startUpstream, stopGatewayCleanly, stopProcess, toYaml, writeTempFile } from './lib/gateway.mjs';
+import { ACCEPT_BOTH, closeQuietly, connectClient, parseSse, rawHandshake } from './lib/mcp.mjs';
 import { runPortcullis, startIdp, writeConfig } from './lib/oauth.mjs';
 
 const SKIP = DIRECT ? 'DIRECT=1: these tests are about the gateway' : false;
@@ -616,5 +616,301 @@ describe('policy: the CLI on the example config and policy', { skip: SKIP, concu
     assert.equal(r2.code, 1, `check with a failing policy test exited ${r2.code}:\n${r2.stdout}${r2.stderr}`);
     assert.match(r2.stdout + r2.stderr, /support deletes need approval/);
     assert.match(r2.stdout + r2.stderr, /1 failed/);
+  });
+});
+
+// A held call's answer is an SSE stream kept alive while it waits
+// (admin.approval_keepalive): clients whose request timeout is shorter than a
+// human's decision keep waiting. Two upstreams (fixtures/upstream.mjs): `sse`
+// answers POSTs with SSE (and reports progress from slow_count), `json` with
+// application/json. Every call of held-bot is held.
+describe('approvals: a held call is answered with an SSE stream kept alive until the decision', { skip: SKIP, concurrency: false }, () => {
+  const stack = new Stack();
+  const KEEPALIVE_MS = 300;
+  const AGENT = 'held-bot';
+  const SECRET = 'held-bot-secret-7d3a9c1e5b20';
+  const HELD_POLICY = `# written by tests/e2e/policy.test.mjs
+version: "e2e-held-1"
+sensitivity_levels: [public, internal]
+default_sensitivity: internal
+rules:
+  - id: held-sse-calls
+    effect: require_approval
+    agents: { any: true }
+    tools: { upstream: sse, tool: "*" }
+  - id: held-json-calls
+    effect: require_approval
+    agents: { any: true }
+    tools: { upstream: json, tool: "*" }
+`;
+  let gw;
+  let config;
+  let publicUrl;
+  let adminBase;
+  let bearer;
+  const clients = [];
+
+  async function admin(token, method, p, body) {
+    const r = await fetch(adminBase + p, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      body: body !== undefined ? JSON.stringify(body) : undefined,
+      signal: AbortSignal.timeout(10000),
+    });
+    const text = await r.text();
+    let json = null;
+    try {
+      json = JSON.parse(text);
+    } catch {}
+    return { status: r.status, json, text };
+  }
+  const approve = (id) => admin(ADMIN.carol, 'POST', `/admin/v1/approvals/${id}/approve`, {});
+  const deny = (id, reason) => admin(ADMIN.carol, 'POST', `/admin/v1/approvals/${id}/deny`, { reason });
+
+  async function waitForPending(pred, what, timeoutMs = 10000) {
+    const deadline = Date.now() + timeoutMs;
+    let last;
+    while (Date.now() < deadline) {
+      last = await admin(ADMIN.ops, 'GET', '/admin/v1/approvals');
+      const hit = (last.json?.approvals ?? []).find(pred);
+      if (hit) return hit;
+      await sleep(50);
+    }
+    assert.fail(`no pending approval for ${what} within ${timeoutMs} ms; last answer: ${last?.text}`);
+  }
+
+  async function sdkClient(route) {
+    const c = await connectClient(`${publicUrl}/mcp/${route}`, { headers: bearer, name: 'held-client' });
+    clients.push(c.client);
+    return c.client;
+  }
+
+  /**
+   * POSTs a tools/call with fetch and reads the answer as it arrives: {status,
+   * contentType, chunks [{at (ms since the POST), text}], done (resolves when
+   * the body ends, to the whole text), abort()}.
+   */
+  async function openCall(route, session, params) {
+    const ctl = new AbortController();
+    const t0 = Date.now();
+    const res = await fetch(`${publicUrl}/mcp/${route}`, {
+      method: 'POST',
+      headers: {
+        ...bearer,
+        'content-type': 'application/json',
+        accept: ACCEPT_BOTH,
+        'mcp-protocol-version': session.protocolVersion,
+        'mcp-session-id': session.sessionId,
+      },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params }),
+      signal: ctl.signal,
+    });
+    const chunks = [];
+    const decoder = new TextDecoder();
+    const done = (async () => {
+      const reader = res.body.getReader();
+      for (;;) {
+        const { value, done: end } = await reader.read();
+        if (end) break;
+        chunks.push({ at: Date.now() - t0, text: decoder.decode(value, { stream: true }) });
+      }
+      return chunks.map((c) => c.text).join('');
+    })();
+    done.catch(() => {});
+    return { status: res.status, contentType: res.headers.get('content-type') ?? '', chunks, done, abort: () => ctl.abort(), text: () => chunks.map((c) => c.text).join('') };
+  }
+  const comments = (text) => text.split('\n').filter((l) => l.startsWith(': held for approval')).length;
+
+  before(async () => {
+    const gwPort = await freePort();
+    const adminPort = await freePort();
+    publicUrl = `http://127.0.0.1:${gwPort}`;
+    adminBase = `http://127.0.0.1:${adminPort}`;
+    const idp = await startIdp({ ttl: 600, clients: [{ client_id: AGENT, client_secret: SECRET }], stack });
+    const [sseUp, jsonUp] = await Promise.all([startUpstream({ stack }), startUpstream({ json: true, stack })]);
+    config = {
+      server: { listen: `127.0.0.1:${gwPort}`, public_url: publicUrl },
+      upstreams: [
+        { name: 'sse', url: sseUp.url, path: '/mcp/sse' },
+        { name: 'json', url: jsonUp.url, path: '/mcp/json' },
+      ],
+      identity: {
+        issuers: [{ issuer: idp.issuer, jwks_uri: idp.jwksUri, algorithms: ['RS256', 'ES256'] }],
+        clock_skew: '60s',
+        agent_claim: 'client_id',
+        unregistered_agents: 'deny',
+      },
+      agents: [{ id: AGENT, owner: 'alice@example.com', clearance: 'internal' }],
+      policy: { files: [writeTempFile('held-policy.yaml', HELD_POLICY)], mode: 'enforce' },
+      audit: { dir: path.join(TMP_DIR, `${process.pid}-held-audit`), on_failure: 'fail_closed' },
+      admin: {
+        listen: `127.0.0.1:${adminPort}`,
+        tokens: [
+          { name: 'carol@example.com', sha256: sha256(ADMIN.carol), roles: ['viewer', 'approver'] },
+          { name: 'ops', sha256: sha256(ADMIN.ops), roles: ['viewer'] },
+          { name: 'oper', sha256: sha256(ADMIN.oper), roles: ['viewer', 'operator'] },
+        ],
+        state_file: path.join(TMP_DIR, `${process.pid}-held.state`),
+        approval_timeout: '20s',
+        approval_keepalive: `${KEEPALIVE_MS}ms`,
+      },
+    };
+    gw = await startGateway(config, { stack, timeoutMs: 30000 });
+    bearer = { Authorization: `Bearer ${await idp.accessToken(AGENT, SECRET, { resource: publicUrl, scope: 'mcp' })}` };
+  });
+
+  after(async () => {
+    for (const c of clients) await closeQuietly(c);
+    await stack.stopAll();
+  });
+
+  test('progress keeps an SDK client with a 1.5 s timeout waiting 3 s; approved, the upstream streams its answer and its own progress into the same stream', async () => {
+    const c = await sdkClient('sse');
+    const progress = [];
+    const t0 = Date.now();
+    const call = c.callTool({ name: 'slow_count', arguments: { n: 2, delay_ms: 50, label: 'held-a' } }, undefined, {
+      timeout: 1500,
+      resetTimeoutOnProgress: true,
+      onprogress: (p) => progress.push({ ...p, at: Date.now() - t0 }),
+    });
+    let settled = false;
+    call.then(() => (settled = true), () => (settled = true));
+    const held = await waitForPending((a) => a.tool === 'slow_count' && a.arguments?.label === 'held-a', 'slow_count held-a');
+    await sleep(Math.max(0, 3000 - (Date.now() - t0)));
+    assert.equal(settled, false, `still waiting after 3 s, twice its request timeout (progress so far: ${JSON.stringify(progress)})`);
+    const ok = await approve(held.id);
+    assert.equal(ok.status, 200, ok.text);
+    const res = await call;
+    assert.notEqual(res.isError, true, JSON.stringify(res));
+    assert.equal(textOf(res), 'held-a counted to 2');
+
+    const fromHold = progress.filter((p) => /^held for approval/.test(p.message ?? ''));
+    const fromUpstream = progress.filter((p) => /^held-a \d\/2$/.test(p.message ?? ''));
+    assert.ok(fromHold.length >= 2, `progress while held: ${JSON.stringify(progress)}`);
+    assert.equal(fromHold[0].message, `held for approval (approval id ${held.id})`);
+    assert.equal(fromUpstream.length, 2, `the upstream's own progress came through: ${JSON.stringify(progress)}`);
+    assert.ok(fromHold.at(-1).at < fromUpstream[0].at, 'the hold first, then the upstream');
+    for (let i = 1; i < progress.length; i++)
+      assert.ok(progress[i].progress > progress[i - 1].progress, `progress strictly increases: ${JSON.stringify(progress.map((p) => p.progress))}`);
+  });
+
+  test('denied after a wait: the isError result arrives over the SSE stream to an SDK client with a 1.5 s timeout', async () => {
+    const c = await sdkClient('json');
+    const progress = [];
+    const t0 = Date.now();
+    const call = c.callTool({ name: 'echo', arguments: { text: 'held-b' } }, undefined, {
+      timeout: 1500,
+      resetTimeoutOnProgress: true,
+      onprogress: (p) => progress.push(p),
+    });
+    const held = await waitForPending((a) => a.tool === 'echo' && a.arguments?.text === 'held-b', 'echo held-b');
+    await sleep(Math.max(0, 2500 - (Date.now() - t0)));
+    const no = await deny(held.id, 'not today');
+    assert.equal(no.status, 200, no.text);
+    const res = await call;
+    assert.equal(res.isError, true, JSON.stringify(res));
+    assert.match(textOf(res), /^Not approved \(denied\) by carol@example\.com: not today \(rule: held-json-calls; decision [0-9a-f]{32}\)$/);
+    assert.equal(DECISION_ID.exec(textOf(res))[1], held.decision_id);
+    assert.ok(progress.length >= 2, `progress while held: ${JSON.stringify(progress)}`);
+  });
+
+  test('without a progressToken: keepalive comments arrive before the decision; the JSON upstream\'s answer is one message event', async () => {
+    const session = await rawHandshake(`${publicUrl}/mcp/json`, { headers: bearer });
+    const t0 = Date.now();
+    const call = await openCall('json', session, { name: 'echo', arguments: { text: 'held-c' } });
+    assert.equal(call.status, 200);
+    assert.match(call.contentType, /^text\/event-stream/);
+    const held = await waitForPending((a) => a.tool === 'echo' && a.arguments?.text === 'held-c', 'echo held-c');
+    await sleep(Math.max(0, 4 * KEEPALIVE_MS + 150 - (Date.now() - t0)));
+    const before = call.text();
+    // One at once, then one per interval: at least three by now.
+    assert.ok(comments(before) >= 3, `keepalive comments before the decision: ${JSON.stringify(call.chunks)}`);
+    assert.ok(call.chunks.length >= 3, `they came as separate writes over time: ${JSON.stringify(call.chunks)}`);
+    assert.ok(!before.includes('notifications/progress'), 'no progress without a progressToken');
+    assert.equal(parseSse(before).filter((e) => e.data).length, 0, 'no event with data before the decision');
+    assert.equal((await approve(held.id)).status, 200);
+    const text = await call.done;
+    const events = parseSse(text).filter((e) => e.data);
+    assert.equal(events.length, 1, `one event after the approval: ${text}`);
+    assert.equal(events[0].event, 'message');
+    const msg = JSON.parse(events[0].data);
+    assert.equal(msg.id, 7);
+    assert.equal(msg.result?.content?.[0]?.text, 'held-c');
+  });
+
+  test('the client going away while held cancels the held call', async () => {
+    const session = await rawHandshake(`${publicUrl}/mcp/sse`, { headers: bearer });
+    const call = await openCall('sse', session, { name: 'echo', arguments: { text: 'held-d' } });
+    const held = await waitForPending((a) => a.tool === 'echo' && a.arguments?.text === 'held-d', 'echo held-d');
+    call.abort();
+    const deadline = Date.now() + 5000;
+    let rec;
+    while (!rec && Date.now() < deadline) {
+      const r = await admin(ADMIN.ops, 'GET', '/admin/v1/approvals');
+      if (!(r.json?.approvals ?? []).some((a) => a.id === held.id)) rec = (r.json?.recent ?? []).find((x) => x.id === held.id);
+      if (!rec) await sleep(100);
+    }
+    assert.equal(rec?.outcome, 'cancelled', `the held call after the client left: ${JSON.stringify(rec)}`);
+  });
+
+  test('a kill of the agent while held refuses the call in its stream and ends the stream', async () => {
+    const session = await rawHandshake(`${publicUrl}/mcp/sse`, { headers: bearer });
+    const call = await openCall('sse', session, { name: 'echo', arguments: { text: 'held-e' } });
+    const held = await waitForPending((a) => a.tool === 'echo' && a.arguments?.text === 'held-e', 'echo held-e');
+    const kill = await admin(ADMIN.oper, 'POST', '/admin/v1/kill', { agent: AGENT, reason: 'e2e held stream' });
+    assert.equal(kill.status, 201, kill.text);
+    try {
+      let timer;
+      const text = await Promise.race([
+        call.done,
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`the stream did not end within 5 s of the kill: ${call.text()}`)), 5000);
+        }),
+      ]).finally(() => clearTimeout(timer));
+      const msgs = parseSse(text).filter((e) => e.data).map((e) => JSON.parse(e.data));
+      assert.equal(msgs.length, 1, text);
+      assert.equal(msgs[0].result?.isError, true, text);
+      assert.match(textOf(msgs[0].result), /^Not approved \(killed\)/);
+      assert.equal(DECISION_ID.exec(textOf(msgs[0].result))?.[1], held.decision_id);
+    } finally {
+      const lift = await admin(ADMIN.oper, 'DELETE', `/admin/v1/kill/${kill.json.id}`);
+      assert.equal(lift.status, 200, lift.text);
+    }
+  });
+
+  test('approval_keepalive: 0s keeps the answer one application/json body sent after the decision', async () => {
+    const off = structuredClone(config);
+    off.admin.approval_keepalive = '0s';
+    fs.writeFileSync(gw.configFile, `# written by tests/e2e/policy.test.mjs\n${toYaml(off)}\n`);
+    const revision = async () => (await (await fetch(`${publicUrl}/readyz`)).json()).config_revision;
+    const was = await revision();
+    const reload = await admin(ADMIN.oper, 'POST', '/admin/v1/reload');
+    assert.equal(reload.status, 200, reload.text);
+    // The reload runs in the background: wait for the new configuration.
+    const deadline = Date.now() + 10000;
+    while ((await revision()) === was) {
+      assert.ok(Date.now() < deadline, 'the reload took effect within 10 s');
+      await sleep(50);
+    }
+    const session = await rawHandshake(`${publicUrl}/mcp/json`, { headers: bearer });
+    const res = fetch(`${publicUrl}/mcp/json`, {
+      method: 'POST',
+      headers: { ...bearer, 'content-type': 'application/json', accept: ACCEPT_BOTH, 'mcp-protocol-version': session.protocolVersion, 'mcp-session-id': session.sessionId },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'echo', arguments: { text: 'held-f' } } }),
+    });
+    let headersAt = 0;
+    res.then(() => (headersAt = Date.now()), () => {});
+    const held = await waitForPending((a) => a.tool === 'echo' && a.arguments?.text === 'held-f', 'echo held-f');
+    await sleep(2 * KEEPALIVE_MS);
+    assert.equal(headersAt, 0, 'nothing is answered while held');
+    const decidedAt = Date.now();
+    assert.equal((await deny(held.id, 'json please')).status, 200);
+    const r = await res;
+    assert.ok(headersAt >= decidedAt, 'the answer came after the decision');
+    assert.match(r.headers.get('content-type') ?? '', /^application\/json/);
+    const msg = await r.json();
+    assert.equal(msg.id, 9);
+    assert.equal(msg.result?.isError, true);
+    assert.match(textOf(msg.result), /^Not approved \(denied\) by carol@example\.com: json please/);
   });
 });
