@@ -690,7 +690,7 @@ rules:
    * contentType, chunks [{at (ms since the POST), text}], done (resolves when
    * the body ends, to the whole text), abort()}.
    */
-  async function openCall(route, session, params) {
+  async function openCall(route, session, params, { headers } = {}) {
     const ctl = new AbortController();
     const t0 = Date.now();
     const res = await fetch(`${publicUrl}/mcp/${route}`, {
@@ -699,8 +699,8 @@ rules:
         ...bearer,
         'content-type': 'application/json',
         accept: ACCEPT_BOTH,
-        'mcp-protocol-version': session.protocolVersion,
-        'mcp-session-id': session.sessionId,
+        ...(session ? { 'mcp-protocol-version': session.protocolVersion, 'mcp-session-id': session.sessionId } : {}),
+        ...headers,
       },
       body: JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params }),
       signal: ctl.signal,
@@ -836,6 +836,35 @@ rules:
     const msg = JSON.parse(events[0].data);
     assert.equal(msg.id, 7);
     assert.equal(msg.result?.content?.[0]?.text, 'held-c');
+  });
+
+  test('2026-07-28 (stateless): the held stream carries progress for the request\'s token, then the refusal with resultType', async () => {
+    const meta = {
+      'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+      'io.modelcontextprotocol/clientInfo': { name: 'held-e2e', version: '1.0.0' },
+      'io.modelcontextprotocol/clientCapabilities': {},
+      progressToken: 'modern-1',
+    };
+    const t0 = Date.now();
+    const call = await openCall('json', null, { name: 'echo', arguments: { text: 'held-m' }, _meta: meta }, {
+      headers: { 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'echo' },
+    });
+    assert.equal(call.status, 200);
+    assert.match(call.contentType, /^text\/event-stream/);
+    const held = await waitForPending((a) => a.tool === 'echo' && a.arguments?.text === 'held-m', 'echo held-m');
+    await sleep(Math.max(0, 3 * KEEPALIVE_MS + 150 - (Date.now() - t0)));
+    assert.equal((await deny(held.id, 'modern no')).status, 200);
+    const msgs = parseSse(await call.done).filter((e) => e.data).map((e) => JSON.parse(e.data));
+    const progress = msgs.filter((m) => m.method === 'notifications/progress');
+    assert.ok(progress.length >= 3, `progress events: ${JSON.stringify(msgs)}`);
+    assert.ok(progress.every((m) => m.params.progressToken === 'modern-1' && !('id' in m)));
+    assert.deepEqual(progress.map((m) => m.params.progress), progress.map((_, i) => i));
+    const last = msgs.at(-1);
+    assert.equal(last.id, 7, JSON.stringify(last));
+    assert.equal(last.result?.resultType, 'complete', JSON.stringify(last));
+    assert.equal(last.result?.isError, true);
+    assert.match(textOf(last.result), /^Not approved \(denied\) by carol@example\.com: modern no/);
+    assert.equal(msgs.filter((m) => 'id' in m).length, 1, 'one answer, last');
   });
 
   test('the client going away while held cancels the held call', async () => {
