@@ -233,9 +233,10 @@ class Session {
   // Holds a require_approval call until it is approved (nullopt: forward) or
   // not (the JSON-RPC answer to send). The client going away cancels it.
   Awaitable<std::optional<std::string>> hold_for_approval(RequestContext& ctx);
-  // Waits for the held call's outcome (true); with a stream open, writes a
-  // keepalive comment (and progress) every `interval` meanwhile. False: the
-  // client can no longer be written to.
+  // Waits for the held call's outcome (true); with a stream open (or, on a
+  // legacy route, into the agent's GET stream), writes a keepalive comment
+  // (and progress) every `interval` meanwhile. False: the client can no
+  // longer be written to.
   Awaitable<bool> keep_held(RequestContext& ctx, std::shared_ptr<HeldWait> wait, std::string approval_id,
                             std::chrono::milliseconds interval);
   // The 200 text/event-stream header of a held call's answer.
@@ -753,10 +754,11 @@ Awaitable<std::optional<std::string>> Session::hold_for_approval(RequestContext&
   c_.stream.tcp().expires_never();
   // Streamable HTTP (the client accepts SSE: checked before the body was
   // read): the answer starts now as an SSE stream kept alive while held. The
-  // legacy transport answers into its GET stream; a POST there gets 202.
+  // legacy transport answers into its GET stream (a POST there gets 202), so
+  // the keepalives and progress go there.
   const auto keepalive = cfg.admin.approval_keepalive;
+  if (keepalive.count() > 0) ctx.progress_token = progress_token(ctx.rpc.json);
   if (keepalive.count() > 0 && !ctx.legacy) {
-    ctx.progress_token = progress_token(ctx.rpc.json);
     if (!co_await start_event_stream(ctx)) {
       approvals->cancel(*id, "client disconnected");
       co_return std::optional<std::string>(std::string());
@@ -825,14 +827,22 @@ Awaitable<bool> Session::start_event_stream(RequestContext& ctx) {
 
 Awaitable<bool> Session::keep_held(RequestContext& ctx, std::shared_ptr<HeldWait> wait, std::string approval_id,
                                    std::chrono::milliseconds interval) {
+  const bool legacy_stream = ctx.legacy && interval.count() > 0;
   for (;;) {
     if (wait->outcome) co_return true;
-    if (ctx.stream_open) {
+    if (ctx.stream_open || legacy_stream) {
       // The first write goes out at once: the client learns it is held.
       std::string out(kHeldKeepalive);
       if (!ctx.progress_token.is_null()) out += held_progress_event(ctx.progress_token, ctx.progress_sent, approval_id);
-      bool written = co_await write_event_chunk(c_, out);
-      if (!written) co_return false;
+      if (ctx.stream_open) {
+        bool written = co_await write_event_chunk(c_, out);
+        if (!written) co_return false;
+      } else {
+        // Into the agent's GET stream; a gone stream is noticed when the
+        // outcome is delivered (404, as for any POST to it).
+        auto notified = legacy_notify(c_, ctx, std::move(out));  // named: GCC 12 (see await_callback.h)
+        co_await std::move(notified);
+      }
       if (!ctx.progress_token.is_null()) ++ctx.progress_sent;
       wait->wake->expires_after(interval);
       // An outcome posted while we wrote cancelled no wait: look again.

@@ -268,6 +268,12 @@ class LegacyStream {
   void forget(const nlohmann::json& id) { pending_.erase(id.dump()); }
   // An answer the gateway gives itself (a JSON-RPC message or, for a batch, an array of them).
   void deliver(const std::string& json);
+  // Events the gateway adds while a POSTed call is held (a keepalive comment,
+  // progress): expendable, so dropped rather than queued behind a slow agent.
+  void notify(std::string events) {
+    if (closing() || queued_ > kMaxQueued) return;
+    enqueue(std::move(events));
+  }
 
  private:
   struct Pending {
@@ -719,6 +725,12 @@ Awaitable<bool> legacy_reply(Conn& c, RequestContext& ctx, std::string answer) {
   auto deliver = [&answer](LegacyStream& s) { s.deliver(answer); };
   if (!co_await on_stream(c, *ctx.legacy->handle, deliver)) co_return co_await session_gone(c, ctx);
   co_return co_await send_accepted(c, ctx);
+}
+
+Awaitable<bool> legacy_notify(Conn& c, RequestContext& ctx, std::string events) {
+  if (!ctx.legacy->handle) co_return false;
+  auto notify = [&events](LegacyStream& s) { s.notify(std::move(events)); };
+  co_return co_await on_stream(c, *ctx.legacy->handle, notify);
 }
 
 Awaitable<bool> legacy_forward(Conn& c, RequestContext& ctx, Request& req) {

@@ -10,7 +10,8 @@
 //                   decided or recorded;
 //   legacy_reply    a call answered by the gateway itself (denied, hidden,
 //                   not approved): the answer is delivered into the agent's
-//                   SSE stream, and the POST gets 202 like any other;
+//                   SSE stream, and the POST gets 202 like any other (while a
+//                   call is held, legacy_notify adds keepalives and progress);
 //   legacy_forward  in place of forward(): GET opens the upstream's stream with
 //                   the gateway's credential and relays it (endpoint event
 //                   rewritten, tools/list answers filtered per agent, open
@@ -34,6 +35,10 @@ namespace portcullis::gateway {
 Awaitable<bool> legacy_refuse(Conn& c, RequestContext& ctx, const http::request_header<>& h, bool& replied);
 Awaitable<bool> legacy_admit(Conn& c, RequestContext& ctx, const http::request_header<>& h, bool& replied);
 Awaitable<bool> legacy_reply(Conn& c, RequestContext& ctx, std::string answer);
+// While a POSTed call is held: the keepalive comment and progress event go
+// into the agent's stream (where its client reads everything); false when the
+// stream is gone.
+Awaitable<bool> legacy_notify(Conn& c, RequestContext& ctx, std::string events);
 Awaitable<bool> legacy_forward(Conn& c, RequestContext& ctx, Request& req);
 
 }  // namespace portcullis::gateway

@@ -32,6 +32,7 @@ const KILL_STREAM_BOUND_MS = Number(process.env.E2E_KILL_STREAM_MS ?? 500);
 
 const UPSTREAM_SECRET = 'legacy-upstream-key-7c2e9a4f1b3d';
 const ADMIN_TOKEN = 'legacy-admin-token-5b8d1e3f7a90';
+const KEEPALIVE_MS = 300; // admin.approval_keepalive: held calls get keepalives and progress this often
 const AGENTS = {
   'agent-a': { secret: 'legacy-agent-a-secret-3f9e1d', owner: 'alice@example.com', groups: ['support'] },
   'agent-b': { secret: 'legacy-agent-b-secret-8c2b7a', owner: 'bob@example.com', groups: ['ops'] },
@@ -209,6 +210,7 @@ describe('legacy HTTP+SSE (2024-11-05): SDK SSE client and server through the ga
         listen: `127.0.0.1:${adminPort}`,
         tokens: [{ name: 'ops', sha256: sha256(ADMIN_TOKEN), roles: ['viewer', 'operator', 'approver'] }],
         state_file: path.join(priv.dir, 'portcullis.state'),
+        approval_keepalive: `${KEEPALIVE_MS}ms`,
       },
     };
     const configFile = writeConfig(config, 'portcullis.yaml', priv.dir);
@@ -311,6 +313,34 @@ describe('legacy HTTP+SSE (2024-11-05): SDK SSE client and server through the ga
     assert.match(textOf(res), /^Not approved \(denied\) by ops: keep it \(rule: support-deletes-need-approval; decision [0-9a-f]{32}\)$/);
     const deletes = (await upstreamJson('/__calls')).filter((c) => c.name === 'delete_record').map((c) => c.arguments.id);
     assert.deepEqual(deletes, ['r-9'], 'only the approved delete ran');
+  });
+
+  test('while a call is held, keepalives and progress go into the agent\'s stream: an SDK client with a 1.5 s timeout waits 3 s', async () => {
+    const { client } = await connectLegacy('agent-a');
+    const progress = [];
+    const t0 = Date.now();
+    const call = client.callTool({ name: 'delete_record', arguments: { id: 'r-7' } }, undefined, {
+      timeout: 1500,
+      resetTimeoutOnProgress: true,
+      onprogress: (p) => progress.push(p),
+    });
+    let settled = false;
+    call.then(() => (settled = true), () => (settled = true));
+    let held;
+    for (let i = 0; i < 200 && !held; i++) {
+      const r = await admin('GET', '/admin/v1/approvals');
+      held = (r.json?.approvals ?? []).find((a) => a.tool === 'delete_record' && a.arguments?.id === 'r-7');
+      if (!held) await sleep(50);
+    }
+    assert.ok(held, 'delete_record r-7 is held');
+    await sleep(Math.max(0, 3000 - (Date.now() - t0)));
+    assert.equal(settled, false, `still waiting after 3 s, twice its request timeout (progress: ${JSON.stringify(progress)})`);
+    const ok = await admin('POST', `/admin/v1/approvals/${held.id}/approve`, {});
+    assert.equal(ok.status, 200, `approve: ${ok.body}`);
+    assert.equal(textOf(await call), 'deleted r-7');
+    assert.ok(progress.length >= 2, `progress while held: ${JSON.stringify(progress)}`);
+    assert.equal(progress[0].message, `held for approval (approval id ${held.id})`);
+    for (let i = 1; i < progress.length; i++) assert.ok(progress[i].progress > progress[i - 1].progress, JSON.stringify(progress));
   });
 
   test("the agent's token never reaches the upstream: every request carries the vaulted credential", async () => {
