@@ -130,7 +130,7 @@ Approvals::Approvals(Options options) : options_(options) {
 }
 
 Result<std::string> Approvals::hold(HeldCall call, ApprovalResolver resolve) {
-  StateStore* shared = options_.ledger && options_.ledger->shared() ? options_.ledger : nullptr;
+  StateStore* shared = this->shared();
   // Fail closed: a call held where no approver on another replica can see it
   // would only time out.
   if (shared && !shared->reachable())
@@ -148,9 +148,41 @@ Result<std::string> Approvals::hold(HeldCall call, ApprovalResolver resolve) {
   return id;
 }
 
-void Approvals::unshare(const std::vector<Resolved>& done) {
-  if (!options_.ledger || !options_.ledger->shared()) return;
-  for (const auto& r : done) options_.ledger->unshare_held(r.record);
+void Approvals::record_in_store(const std::vector<Resolved>& done) {
+  // Resolved here at once (kill, shutdown): the store records the outcome,
+  // so that a late approver anywhere gets 409 naming it.
+  if (StateStore* store = shared())
+    for (const auto& r : done) store->claim_held_async(r.record, [](Result<HeldClaimResult>) {});
+}
+
+void Approvals::claim_then_resolve(const std::string& id, const ApprovalRecord& proposed) {
+  shared()->claim_held_async(proposed, [this, id, proposed](Result<HeldClaimResult> r) {
+    ApprovalOutcome o{outcome_kind(proposed.outcome).value_or(ApprovalOutcomeKind::kCancelled), proposed.decided_by,
+                      proposed.reason};
+    auto when = proposed.decided;
+    // Another decision came first (an approver elsewhere, or a kill): that
+    // is the outcome. Otherwise (claimed, or the store could not be asked:
+    // fail closed) the proposed timeout/disconnect is.
+    if (r && r->claim == HeldClaim::kAlreadyDecided && r->winner) {
+      if (auto k = outcome_kind(r->winner->outcome)) {
+        o = ApprovalOutcome{*k, r->winner->decided_by, r->winner->reason};
+        when = r->winner->decided;
+      }
+    }
+    resolve_with(id, o, when);
+  });
+}
+
+void Approvals::resolve_with(const std::string& id, const ApprovalOutcome& outcome,
+                             std::chrono::system_clock::time_point decided) {
+  std::vector<Resolved> done;
+  {
+    std::lock_guard lock(mu_);
+    auto it = pending_.find(id);
+    if (it == pending_.end()) return;  // resolved meanwhile (by the same winning decision)
+    done.push_back(resolve_locked(it, outcome, decided));
+  }
+  run(done);
 }
 
 void Approvals::apply_remote_decision(const ApprovalRecord& record) {
@@ -189,7 +221,7 @@ Result<ApprovalRecord, ApprovalError> Approvals::decide(std::string_view id, boo
                                                         std::string_view approver_identity, std::string_view reason,
                                                         std::optional<std::string_view> expected_hash,
                                                         std::chrono::system_clock::time_point now) {
-  StateStore* shared = options_.ledger && options_.ledger->shared() ? options_.ledger : nullptr;
+  StateStore* shared = this->shared();
   if (shared) {
     if (!shared->reachable()) return Err(unavailable("not connected"));
     bool local = false;
@@ -219,9 +251,14 @@ Result<ApprovalRecord, ApprovalError> Approvals::decide(std::string_view id, boo
     // lost) is decided here alone.
     auto claimed = shared->claim_held(claim);
     if (!claimed) return Err(unavailable(claimed.error().message));
-    if (*claimed == HeldClaim::kAlreadyDecided)
+    if (claimed->claim == HeldClaim::kAlreadyDecided) {
+      // The decision that came first (this replica's own timeout or
+      // disconnect, or an approver elsewhere) is the call's outcome.
+      if (claimed->winner) apply_remote_decision(*claimed->winner);
       return Err(ApprovalError{ApprovalError::Code::kAlreadyResolved,
-                               "approval " + std::string(id) + " was already decided on another replica"});
+                               "approval " + std::string(id) + " was already decided: " +
+                                   (claimed->winner ? claimed->winner->outcome : std::string("on another replica"))});
+    }
   }
   std::vector<Resolved> done;
   {
@@ -231,7 +268,7 @@ Result<ApprovalRecord, ApprovalError> Approvals::decide(std::string_view id, boo
       auto r = recent_.find(std::string(id));
       if (r != recent_.end())
         return Err(ApprovalError{ApprovalError::Code::kAlreadyResolved,
-                                 "approval " + std::string(id) + " was already resolved (" + r->second.outcome + ")"});
+                                 "approval " + std::string(id) + " was already decided: " + r->second.outcome});
       return Err(ApprovalError{ApprovalError::Code::kNotFound, "no held call with id " + std::string(id)});
     }
     const HeldCall& c = it->second.call;
@@ -264,7 +301,7 @@ Result<ApprovalRecord, ApprovalError> Approvals::decide_remote(std::string_view 
     std::lock_guard lock(mu_);
     if (auto r = recent_.find(std::string(id)); r != recent_.end())
       return Err(ApprovalError{ApprovalError::Code::kAlreadyResolved,
-                               "approval " + std::string(id) + " was already resolved (" + r->second.outcome + ")"});
+                               "approval " + std::string(id) + " was already decided: " + r->second.outcome});
   }
   auto found = shared.find_held(std::string(id));
   if (!found) return Err(unavailable(found.error().message));
@@ -273,8 +310,8 @@ Result<ApprovalRecord, ApprovalError> Approvals::decide_remote(std::string_view 
     if (!decided) return Err(unavailable(decided.error().message));
     if (*decided)
       return Err(ApprovalError{ApprovalError::Code::kAlreadyResolved, "approval " + std::string(id) +
-                                                                          " was already resolved (" +
-                                                                          (*decided)->outcome + ")"});
+                                                                          " was already decided: " +
+                                                                          (*decided)->outcome});
     return Err(ApprovalError{ApprovalError::Code::kNotFound, "no held call with id " + std::string(id)});
   }
   auto p = pending_approval_from_json((*found)->call);
@@ -282,7 +319,7 @@ Result<ApprovalRecord, ApprovalError> Approvals::decide_remote(std::string_view 
   const HeldCall& c = p->call;
   if (c.deadline <= now)
     return Err(ApprovalError{ApprovalError::Code::kAlreadyResolved,
-                             "approval " + std::string(id) + " was already resolved (timed_out)"});
+                             "approval " + std::string(id) + " was already decided: timed_out"});
   if (approve && !c.owner.empty() && detail::iequals(approver_identity, c.owner))
     return Err(ApprovalError{ApprovalError::Code::kSelfApproval,
                              "an approver cannot approve a call by an agent they own (" + c.agent + ")"});
@@ -295,10 +332,11 @@ Result<ApprovalRecord, ApprovalError> Approvals::decide_remote(std::string_view 
   // The claim publishes the decision; the holding replica answers the call.
   auto claimed = shared.claim_held(rec);
   if (!claimed) return Err(unavailable(claimed.error().message));
-  if (*claimed == HeldClaim::kAlreadyDecided)
+  if (claimed->claim == HeldClaim::kAlreadyDecided)
     return Err(ApprovalError{ApprovalError::Code::kAlreadyResolved,
-                             "approval " + std::string(id) + " was already decided on another replica"});
-  if (*claimed == HeldClaim::kNotShared)
+                             "approval " + std::string(id) + " was already decided: " +
+                                 (claimed->winner ? claimed->winner->outcome : std::string("on another replica"))});
+  if (claimed->claim == HeldClaim::kNotShared)
     return Err(ApprovalError{ApprovalError::Code::kNotFound, "no held call with id " + std::string(id)});
   {
     std::lock_guard lock(mu_);
@@ -338,26 +376,52 @@ std::size_t Approvals::resolve_where(const std::function<bool(const HeldCall&)>&
     }
   }
   run(done);
-  unshare(done);
+  record_in_store(done);
   return done.size();
 }
 
 std::size_t Approvals::expire_due(std::chrono::system_clock::time_point now) {
-  return resolve_where([now](const HeldCall& c) { return c.deadline <= now; }, ApprovalOutcomeKind::kTimedOut,
-                       "no approver decided before the deadline", now);
+  static constexpr std::string_view kWhy = "no approver decided before the deadline";
+  if (!shared())
+    return resolve_where([now](const HeldCall& c) { return c.deadline <= now; }, ApprovalOutcomeKind::kTimedOut,
+                         kWhy, now);
+  // Shared: an approver on another replica may be deciding this call right
+  // now. Claim first; the call is resolved when the store answers.
+  std::vector<ApprovalRecord> claims;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [id, e] : pending_) {
+      if (e.call.deadline > now || e.claiming) continue;
+      e.claiming = true;
+      claims.push_back(record_of(id, e.call, ApprovalOutcome{ApprovalOutcomeKind::kTimedOut, "", std::string(kWhy)}, now));
+    }
+  }
+  for (const auto& r : claims) claim_then_resolve(r.id, r);
+  return claims.size();
 }
 
 bool Approvals::cancel(std::string_view id, std::string_view reason) {
+  auto now = std::chrono::system_clock::now();
   std::vector<Resolved> done;
+  ApprovalRecord claim;
   {
     std::lock_guard lock(mu_);
     auto it = pending_.find(std::string(id));
     if (it == pending_.end()) return false;
-    done.push_back(resolve_locked(it, ApprovalOutcome{ApprovalOutcomeKind::kCancelled, "", std::string(reason)},
-                                  std::chrono::system_clock::now()));
+    ApprovalOutcome o{ApprovalOutcomeKind::kCancelled, "", std::string(reason)};
+    if (shared()) {
+      if (it->second.claiming) return true;  // already on its way out
+      it->second.claiming = true;
+      claim = record_of(it->first, it->second.call, o, now);
+    } else {
+      done.push_back(resolve_locked(it, std::move(o), now));
+    }
+  }
+  if (!claim.id.empty()) {
+    claim_then_resolve(claim.id, claim);
+    return true;
   }
   run(done);
-  unshare(done);
   return true;
 }
 

@@ -21,8 +21,17 @@
 // published to the store, so every replica lists it and an approver on any
 // replica can decide it: the deciding replica claims it atomically in the
 // store (single use across replicas) and the holder is told through
-// StateStore::sync_approvals. While the store is unreachable, hold() refuses
-// new calls and approve/deny answer kUnavailable (fail closed).
+// StateStore::sync_approvals. The holder's own timeout and the client's
+// disconnect claim it the same way before anything is resolved
+// (asynchronously: expire_due and cancel never wait), so when an approver
+// on another replica and the deadline (or the disconnect) meet, whichever
+// claim reaches the store first is the one outcome: the call is resolved
+// with it, and the loser's approve/deny answers kAlreadyResolved naming it.
+// A kill switch resolves the calls it covers at once, without waiting for
+// the store (it wins over an approval given at the same moment), and records
+// `killed` there. While the store is unreachable, hold() refuses new calls,
+// approve/deny answer kUnavailable (fail closed), and a timeout or
+// disconnect resolves the call here alone.
 //
 // Thread-safe (one mutex; approvals are not on the hot path).
 #pragma once
@@ -150,6 +159,7 @@ class Approvals {
   struct Entry {
     HeldCall call;
     ApprovalResolver resolve;
+    bool claiming = false;  // a timeout/disconnect claim is out to the shared store
   };
   struct Resolved {
     ApprovalRecord record;
@@ -167,7 +177,13 @@ class Approvals {
                                                       std::string_view approver_identity, std::string_view reason,
                                                       std::optional<std::string_view> expected_hash,
                                                       std::chrono::system_clock::time_point now);
-  void unshare(const std::vector<Resolved>& done);
+  void record_in_store(const std::vector<Resolved>& done);
+  // Shared store: claims `id` for `proposed` (timeout, disconnect) and then
+  // resolves it with whichever decision came first.
+  void claim_then_resolve(const std::string& id, const ApprovalRecord& proposed);
+  void resolve_with(const std::string& id, const ApprovalOutcome& outcome,
+                    std::chrono::system_clock::time_point decided);
+  StateStore* shared() const { return options_.ledger && options_.ledger->shared() ? options_.ledger : nullptr; }
   Result<ApprovalRecord, ApprovalError> decide(std::string_view id, bool approve, std::string_view approver_name,
                                                std::string_view approver_identity, std::string_view reason,
                                                std::optional<std::string_view> expected_hash,

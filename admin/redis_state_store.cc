@@ -49,20 +49,30 @@ redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('PUBLISH', ARGV[3], ARGV[4])
 return 1)";
 
-// KEYS[1] approvals:held, KEYS[2] approvals:decided, KEYS[3] approvals:order.
-// ARGV id, record json, channel, message, publish (1/0).
-// 1 claimed, 0 not shared, 2 already decided.
+// KEYS[1] approvals:held, KEYS[2] approvals:decided, KEYS[3] approvals:decided:at.
+// ARGV id, record json, channel, message, publish (1/0), keep ms, max records.
+// Returns {1 claimed | 0 not shared (recorded all the same), ""} or
+// {2, the record of the decision that came first}. Decided records older
+// than `keep` ms are dropped, and the oldest beyond `max` records.
 const char* kClaim = R"(
-if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return 2 end
+local old = redis.call('HGET', KEYS[2], ARGV[1])
+if old then return {2, old} end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local held = redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-redis.call('RPUSH', KEYS[3], ARGV[1])
-if redis.call('LLEN', KEYS[3]) > 1000 then
-  local old = redis.call('LPOP', KEYS[3])
-  redis.call('HDEL', KEYS[2], old)
+redis.call('ZADD', KEYS[3], now, ARGV[1])
+local gone = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now - tonumber(ARGV[6]), 'LIMIT', 0, 100)
+local extra = redis.call('ZCARD', KEYS[3]) - #gone - tonumber(ARGV[7])
+if extra > 0 then
+  for _, x in ipairs(redis.call('ZRANGE', KEYS[3], #gone, #gone + extra - 1)) do gone[#gone + 1] = x end
+end
+for _, x in ipairs(gone) do
+  redis.call('HDEL', KEYS[2], x)
+  redis.call('ZREM', KEYS[3], x)
 end
 if held == 1 and ARGV[5] == '1' then redis.call('PUBLISH', ARGV[3], ARGV[4]) end
-return held)";
+return {held, ''})";
 
 // ARGV prefix, then per agent: id, requests, denials, first ms, last ms.
 const char* kAgentCounts = R"(
@@ -316,23 +326,51 @@ static const RedisStateStore::Script* claim_script() {
   return &s;
 }
 
-void RedisStateStore::unshare_held(const ApprovalRecord& record) {
-  // Resolved here (timeout, cancel, kill): withdraw it and keep the record,
-  // so that a late approver elsewhere gets 409. Nobody to tell.
-  eval(*claim_script(), {key("approvals:held"), key("approvals:decided"), key("approvals:order")},
-       {record.id, to_json(record).dump(), link_.channel(), "", "0"}, [](RedisLink::Reply) {});
+std::vector<std::string> RedisStateStore::claim_args(const ApprovalRecord& record, bool publish) const {
+  auto j = to_json(record);
+  return {record.id,
+          j.dump(),
+          link_.channel(),
+          publish ? message("decided", {{"record", j}}) : std::string(),
+          publish ? "1" : "0",
+          std::to_string(options_.decided_keep.count()),
+          std::to_string(options_.decided_max)};
 }
 
-Result<HeldClaim> RedisStateStore::claim_held(const ApprovalRecord& record) {
-  auto r = call_eval(*claim_script(), {key("approvals:held"), key("approvals:decided"), key("approvals:order")},
-                     {record.id, to_json(record).dump(), link_.channel(),
-                      message("decided", {{"record", to_json(record)}}), "1"});
+namespace {
+Result<HeldClaimResult> claim_result(const RedisLink::Reply& r) {
   if (auto st = reply_status(r); !st) return Err(st.error());
-  switch (as_int(*r)) {
-    case 1: return HeldClaim::kClaimed;
-    case 2: return HeldClaim::kAlreadyDecided;
-    default: return HeldClaim::kNotShared;
+  if (r->type != RedisValue::Type::kArray || r->elements.size() != 2)
+    return Err(std::string("Redis: unexpected answer to the claim script"));
+  HeldClaimResult out;
+  switch (as_int(r->elements[0])) {
+    case 1: out.claim = HeldClaim::kClaimed; break;
+    case 2: {
+      out.claim = HeldClaim::kAlreadyDecided;
+      auto rec = approval_record_from_json(nlohmann::json::parse(r->elements[1].str, nullptr, false));
+      if (rec) out.winner = std::move(*rec);
+      break;
+    }
+    default: out.claim = HeldClaim::kNotShared; break;
   }
+  return out;
+}
+}  // namespace
+
+void RedisStateStore::claim_held_async(const ApprovalRecord& record,
+                                       std::function<void(Result<HeldClaimResult>)> done) {
+  if (!link_.connected()) {
+    done(Err(std::string("Redis is unreachable")));
+    return;
+  }
+  eval(*claim_script(), {key("approvals:held"), key("approvals:decided"), key("approvals:decided:at")},
+       claim_args(record, false), [done = std::move(done)](RedisLink::Reply r) { done(claim_result(r)); });
+}
+
+Result<HeldClaimResult> RedisStateStore::claim_held(const ApprovalRecord& record) {
+  return claim_result(call_eval(*claim_script(),
+                                {key("approvals:held"), key("approvals:decided"), key("approvals:decided:at")},
+                                claim_args(record, true)));
 }
 
 Result<std::optional<SharedHeldCall>> RedisStateStore::find_held(const std::string& id) {

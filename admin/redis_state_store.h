@@ -7,7 +7,9 @@
 //   P kills            hash   id -> kill switch JSON (engaged everywhere)
 //   P kills:lifted     hash   id -> lift time (ms); a lifted id is never re-published
 //   P approvals:held   hash   id -> held call JSON (+ "holder")
-//   P approvals:decided hash  id -> approval record JSON; P approvals:order list (last 1000)
+//   P approvals:decided hash  id -> approval record JSON (the first decision of each held call:
+//                      approve/deny anywhere, or the holder's timeout/disconnect/kill), with
+//   P approvals:decided:at zset id -> decision time; kept decided_keep (24 h), at most decided_max
 //   P rl:<limit key>:<window start ms>   counters (sliding window, like InMemoryLimitCounter)
 //   P agents           set of agent ids; P agent:<id> hash requests, denials, first_seen, last_seen (ms)
 // Channel P events: {"from":<replica nonce>,"type":"kill"|"lift"|"decided",...}.
@@ -42,6 +44,11 @@ class RedisStateStore final : public StateStore {
     std::string prefix = "portcullis:";
     std::string replica;  // this replica's name (audit instance), kept with held calls
     std::chrono::milliseconds command_timeout{500};
+    // Decided approvals are kept this long (so that a late or racing
+    // decision anywhere answers 409 with the real outcome), and at most
+    // decided_max of them. Keep it longer than admin.approval_timeout.
+    std::chrono::milliseconds decided_keep{std::chrono::hours(24)};
+    std::size_t decided_max = 100000;
   };
 
   // `local` keeps this replica's copy of kill switches and the approval
@@ -66,8 +73,8 @@ class RedisStateStore final : public StateStore {
 
   void sync_approvals(std::function<void(const ApprovalRecord&)> decided) override;
   void share_held(const SharedHeldCall& call) override;
-  void unshare_held(const ApprovalRecord& record) override;
-  Result<HeldClaim> claim_held(const ApprovalRecord& record) override;
+  Result<HeldClaimResult> claim_held(const ApprovalRecord& record) override;
+  void claim_held_async(const ApprovalRecord& record, std::function<void(Result<HeldClaimResult>)> done) override;
   Result<std::optional<SharedHeldCall>> find_held(const std::string& id) override;
   Result<std::vector<SharedHeldCall>> list_held() override;
   Result<std::optional<ApprovalRecord>> find_decided(const std::string& id) override;
@@ -99,6 +106,7 @@ class RedisStateStore final : public StateStore {
   RedisLink::Reply call_eval(const Script& script, std::vector<std::string> keys, std::vector<std::string> args);
   std::string key(std::string_view name) const { return options_.prefix + std::string(name); }
   std::string message(const char* type, nlohmann::json body) const;
+  std::vector<std::string> claim_args(const ApprovalRecord& record, bool publish) const;
 
   RedisLink& link_;
   std::unique_ptr<StateStore> local_;

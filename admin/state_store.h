@@ -73,8 +73,12 @@ struct SharedHeldCall {
 // Outcome of claiming a held call for a decision.
 enum class HeldClaim : std::uint8_t {
   kClaimed,         // this replica decides it; the holder is told
-  kNotShared,       // the shared store does not know it (never shared, or expired)
-  kAlreadyDecided,  // another replica decided it first
+  kNotShared,       // the shared store does not know it (never shared, or expired); the decision is recorded
+  kAlreadyDecided,  // another decision came first (`winner`)
+};
+struct HeldClaimResult {
+  HeldClaim claim = HeldClaim::kNotShared;
+  std::optional<ApprovalRecord> winner;  // kAlreadyDecided: the decision that came first (when readable)
 };
 
 // Counts of one agent since the last flush (Inventory -> shared store).
@@ -127,10 +131,18 @@ class StateStore {
   // Held approvals. sync_approvals is called once, by Approvals: `decided`
   // gets decisions that other replicas made on calls held here.
   virtual void sync_approvals(std::function<void(const ApprovalRecord& decided)>) {}
-  // Asynchronous: publishes a call held here / withdraws one resolved here.
+  // Asynchronous: publishes a call held here.
   virtual void share_held(const SharedHeldCall&) {}
-  virtual void unshare_held(const ApprovalRecord&) {}
-  virtual Result<HeldClaim> claim_held(const ApprovalRecord&) { return HeldClaim::kNotShared; }
+  // Claims a held call for `record`'s decision, atomically across replicas:
+  // the first claim of an id wins and every later one gets kAlreadyDecided
+  // with the winner. claim_held (an approver's decision; blocks, admin
+  // threads only) tells the holder; claim_held_async (the holder's own
+  // resolutions: timeout, disconnect, kill) tells nobody, and `done` runs on
+  // the store's thread (or at once).
+  virtual Result<HeldClaimResult> claim_held(const ApprovalRecord&) { return HeldClaimResult{}; }
+  virtual void claim_held_async(const ApprovalRecord&, std::function<void(Result<HeldClaimResult>)> done) {
+    done(HeldClaimResult{});
+  }
   virtual Result<std::optional<SharedHeldCall>> find_held(const std::string&) {
     return std::optional<SharedHeldCall>();
   }

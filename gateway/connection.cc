@@ -769,9 +769,17 @@ Awaitable<std::optional<std::string>> Session::hold_for_approval(RequestContext&
   auto watch = watch_client(c_);
   auto waited = co_await (std::move(keep) || std::move(watch));
   const bool client_gone = waited.index() == 1 || !std::get<0>(waited);
+  bool cancelled_here = false;
   if (client_gone && !shared->outcome) {
+    // With several replicas the outcome is whichever decision the shared
+    // store saw first: this disconnect, or an approval given elsewhere at the
+    // same moment. Either way nothing is forwarded; the record says which.
+    // The outcome always comes (at once on one replica; after the store's
+    // answer, or its command timeout, with several).
     approvals->cancel(*id, "client disconnected");
-    co_return std::optional<std::string>(std::string());  // nobody to answer
+    shared->wake->expires_at(std::chrono::steady_clock::time_point::max());
+    while (!shared->outcome) co_await shared->wake->async_wait(kNoThrow);
+    cancelled_here = true;
   }
   const auto& o = *shared->outcome;
   if (auto* log = c_.runtime->audit) {
@@ -792,14 +800,20 @@ Awaitable<std::optional<std::string>> Session::hold_for_approval(RequestContext&
       f.tool_fingerprint = info->pinned_fingerprint;
     f.reason = std::string("approval ") + std::string(admin::outcome_name(o.kind)) +
                (o.decided_by.empty() ? "" : " by " + o.decided_by) + (o.reason.empty() ? "" : ": " + o.reason);
+    if (cancelled_here && o.approved()) {
+      f.decision = "deny";
+      f.reason += "; not forwarded: the client disconnected";
+    }
     auto rec = audit::make_decision_record(f, log->hasher());
     auto start = [log, &rec](auto done) mutable {
       log->append(std::move(rec), [done = std::move(done)](const audit::AuditStatus& st) mutable { done(st.ok()); });
     };
     bool durable = co_await await_callback<bool>(std::move(start));
+    if (cancelled_here) co_return std::optional<std::string>(std::string());  // nobody to answer
     if (!durable && !cfg.audit.fail_open)
       co_return std::optional<std::string>(refusal_json(ctx, d, "Approved, but the decision record cannot be written"));
   }
+  if (cancelled_here) co_return std::optional<std::string>(std::string());
   if (o.approved()) {
     d.decision.effect = policy::Effect::kAllow;
     co_return std::nullopt;

@@ -425,6 +425,10 @@ Result<std::unique_ptr<admin::StateStore>> Server::Impl::open_state_store() {
   so.prefix = sc.prefix;
   so.replica = state.instance;
   so.command_timeout = sc.command_timeout;
+  // A decided approval must outlive any call that could still be claimed.
+  so.decided_keep = std::max<std::chrono::milliseconds>(
+      std::chrono::hours(24),
+      std::chrono::duration_cast<std::chrono::milliseconds>(config->admin.approval_timeout) + std::chrono::hours(1));
   auto store = std::make_unique<admin::RedisStateStore>(*redis, std::move(local), so);
   for (auto& w : workers) {
     RedisClient::Options wo = o;

@@ -340,6 +340,107 @@ TEST_CASE("a call held on one replica is released by an approver on another, onc
   CHECK(b.approvals->pending_count() == 0);
 }
 
+TEST_CASE("approval race: a timeout or disconnect on the holder and an approver elsewhere; one outcome wins") {
+  RedisServer redis;
+  auto prefix = unique_prefix();
+  Replica a(redis.port(), "a", prefix), b(redis.port(), "b", prefix);
+  auto hold = [&](std::mutex& mu, std::optional<admin::ApprovalOutcome>& outcome, int& resolutions) {
+    admin::HeldCall call;
+    call.agent = "bob";
+    call.upstream = "crm";
+    call.tool = "delete_record";
+    call.created = std::chrono::system_clock::now();
+    call.deadline = call.created + 1h;
+    auto id = a.approvals->hold(call, [&](const admin::ApprovalOutcome& o) {
+      std::lock_guard lk(mu);
+      outcome = o;
+      ++resolutions;
+    });
+    REQUIRE(id);
+    // b sees it before it decides (the share is asynchronous).
+    REQUIRE(eventually([&] {
+      for (const auto& p : b.approvals->list())
+        if (p.id == *id) return true;
+      return false;
+    }));
+    return *id;
+  };
+
+  SUBCASE("the holder's timeout first: the approver elsewhere gets 409 naming it") {
+    std::mutex mu;
+    std::optional<admin::ApprovalOutcome> outcome;
+    int resolutions = 0;
+    auto id = hold(mu, outcome, resolutions);
+    CHECK(a.approvals->expire_due(std::chrono::system_clock::now() + 2h) == 1);
+    REQUIRE(eventually([&] {
+      std::lock_guard lk(mu);
+      return outcome.has_value();
+    }));
+    CHECK(outcome->kind == admin::ApprovalOutcomeKind::kTimedOut);
+    auto late = b.approvals->approve(id, "carol", "carol@example.com");
+    REQUIRE_FALSE(late);
+    CHECK(late.error().code == admin::ApprovalError::Code::kAlreadyResolved);
+    CHECK(late.error().message.find("already decided: timed_out") != std::string::npos);
+    auto rec = b.store->find_decided(id);
+    REQUIRE(rec);
+    REQUIRE(rec->has_value());
+    CHECK((*rec)->outcome == "timed_out");
+  }
+
+  SUBCASE("at the same moment, many times: the agent's outcome, the approver's answer and the store agree") {
+    int approved = 0, lost = 0;
+    for (int i = 0; i < 40; ++i) {
+      std::mutex mu;
+      std::optional<admin::ApprovalOutcome> outcome;
+      int resolutions = 0;
+      auto id = hold(mu, outcome, resolutions);
+      bool by_disconnect = i % 2 == 1;
+      std::atomic<int> ready{0};
+      std::optional<Result<admin::ApprovalRecord, admin::ApprovalError>> answer;
+      std::thread approver([&] {
+        ++ready;
+        while (ready.load() < 2) {
+        }
+        answer = b.approvals->approve(id, "carol", "carol@example.com");
+      });
+      ++ready;
+      while (ready.load() < 2) {
+      }
+      // A varying head start for the approver (whose decision takes two
+      // round trips: find, then claim), so that both sides win some races.
+      std::this_thread::sleep_for(std::chrono::microseconds(100 * (i % 10)));
+      if (by_disconnect) a.approvals->cancel(id, "client disconnected");
+      else a.approvals->expire_due(std::chrono::system_clock::now() + 2h);
+      approver.join();
+      REQUIRE(eventually([&] {
+        std::lock_guard lk(mu);
+        return outcome.has_value();
+      }));
+      std::this_thread::sleep_for(20ms);  // a second resolution would show here
+      std::lock_guard lk(mu);
+      CHECK(resolutions == 1);
+      REQUIRE(answer.has_value());
+      auto stored = b.store->find_decided(id);
+      REQUIRE(stored);
+      REQUIRE(stored->has_value());
+      if (*answer) {
+        ++approved;
+        CHECK(outcome->kind == admin::ApprovalOutcomeKind::kApproved);
+        CHECK(outcome->decided_by == "carol");
+        CHECK((*stored)->outcome == "approved");
+      } else {
+        ++lost;
+        CHECK(answer->error().code == admin::ApprovalError::Code::kAlreadyResolved);
+        auto expected = by_disconnect ? admin::ApprovalOutcomeKind::kCancelled : admin::ApprovalOutcomeKind::kTimedOut;
+        CHECK(outcome->kind == expected);
+        CHECK(answer->error().message.find(std::string(admin::outcome_name(expected))) != std::string::npos);
+        CHECK((*stored)->outcome == std::string(admin::outcome_name(expected)));
+      }
+    }
+    MESSAGE("40 races: the approver won " << approved << ", the timeout/disconnect won " << lost);
+  }
+}
+
 TEST_CASE("Redis down: switches stay, approvals are refused; Redis back empty: switches are re-published") {
   auto redis = std::make_unique<RedisServer>();
   auto port = redis->port();
