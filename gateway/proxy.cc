@@ -79,7 +79,8 @@ class Exchange {
   bool filter_message(nlohmann::json& m) const;
   Awaitable<bool> relay_filtered_json();
   // A held call whose answer is already an SSE stream (ctx.stream_open): the
-  // upstream's JSON answer goes in as one event, its SSE events as they come.
+  // upstream's JSON answer goes in as one event (streamed), its SSE events as
+  // they come (relay_sse).
   Awaitable<bool> relay_json_into_stream();
   // An error answer as the last event of an open stream.
   Awaitable<bool> end_stream_with_error(int code, std::string_view message);
@@ -454,32 +455,45 @@ Awaitable<bool> Exchange::end_stream_with_error(int code, std::string_view messa
 Awaitable<bool> Exchange::relay_json_into_stream() {
   auto registered = register_stream();
   unsigned status = rp_->get().result_int();
-  std::string body;
+  if (!is_json_content_type(header(rp_->get(), "Content-Type"))) {
+    std::string message = "Upstream sent no JSON-RPC answer (HTTP " + std::to_string(status) + ")";
+    std::string detail = "held call: status " + std::to_string(status);
+    co_return co_await fail(502, kUpstreamUnavailable, message, detail);
+  }
+  // Streamed, never read whole: the body becomes the data lines of one event.
+  std::string out = "event: message\ndata: ";
+  bool started = false;
   char buf[kRelayChunk];
   while (!rp_->is_done()) {
     auto [ec, got] = co_await read_up(buf, sizeof buf, up_.timeouts.request);
-    if (ec == net::error::operation_aborted) co_return false;  // a kill cut us
+    if (ec == net::error::operation_aborted) co_return false;  // the client left or a kill cut us
     if (ec) {
+      if (started) {
+        // Half an event is out: no answer can follow it. Dropping the
+        // connection tells the client the call failed.
+        uc_.reset();
+        ctx_.error_class = "connect";
+        co_return false;
+      }
       const bool timeout = ec == beast::error::timeout;
       std::string detail = ec.message();
       co_return co_await fail(timeout ? 504 : 502, timeout ? kUpstreamTimeout : kUpstreamUnavailable,
                               "Upstream closed mid-response", detail);
     }
-    body.append(buf, got);
-    if (body.size() > kMaxBuffered) co_return co_await fail(502, kUpstreamUnavailable, "Upstream answer too large", "held call");
+    append_data_lines(out, std::string_view(buf, got));
+    if (got == 0) continue;
+    bool written = co_await write_event_chunk(c_, out);
+    if (!written) co_return false;
+    started = true;
+    out.clear();
   }
-  nlohmann::json m;
-  // One line per data field: the answer is re-serialized, so it must parse.
-  if (!is_json_content_type(header(rp_->get(), "Content-Type")) || !parse_json_strict(body, m) ||
-      !(m.is_object() || m.is_array())) {
-    std::string message = "Upstream sent no JSON-RPC answer (HTTP " + std::to_string(status) + ")";
-    std::string detail = "held call: status " + std::to_string(status);
-    co_return co_await fail(502, kUpstreamUnavailable, message, detail);
+  if (!started && out == "event: message\ndata: ") {
+    std::string message = "Upstream sent an empty answer (HTTP " + std::to_string(status) + ")";
+    co_return co_await fail(502, kUpstreamUnavailable, message, "held call: empty body");
   }
-  if (filters_list()) filter_message(m);
+  out += "\n\n";
   finish_upstream();
-  std::string event = sse_message(m.dump());
-  co_return co_await end_event_stream(c_, ctx_, event);
+  co_return co_await end_event_stream(c_, ctx_, out);
 }
 
 Awaitable<bool> Exchange::relay_sse() {

@@ -83,4 +83,11 @@ std::string sse_message(std::string_view json, std::string_view id) {
   return out;
 }
 
+void append_data_lines(std::string& out, std::string_view json_piece) {
+  for (char ch : json_piece) {
+    if (ch == '\n' || ch == '\r') out += "\ndata: ";
+    else out += ch;
+  }
+}
+
 }  // namespace portcullis::gateway

@@ -40,4 +40,10 @@ class SseParser {
 // Serializes one `message` event (what the gateway emits for its own replies).
 std::string sse_message(std::string_view json, std::string_view id = {});
 
+// Appends a piece of a JSON text as the continuation of an event's `data:`
+// field: each line break (CR or LF: in JSON only whitespace between tokens,
+// since strings escape them) starts a new `data:` line, which a client joins
+// back with a newline. Lets a JSON body be streamed into one event.
+void append_data_lines(std::string& out, std::string_view json_piece);
+
 }  // namespace portcullis::gateway

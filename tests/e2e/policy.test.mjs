@@ -642,6 +642,10 @@ rules:
     effect: require_approval
     agents: { any: true }
     tools: { upstream: json, tool: "*" }
+  - id: held-dead-calls
+    effect: require_approval
+    agents: { any: true }
+    tools: { upstream: dead, tool: "*" }
 `;
   let gw;
   let config;
@@ -733,6 +737,8 @@ rules:
       upstreams: [
         { name: 'sse', url: sseUp.url, path: '/mcp/sse' },
         { name: 'json', url: jsonUp.url, path: '/mcp/json' },
+        // Nothing listens there: an approved call fails after its answer began.
+        { name: 'dead', url: `http://127.0.0.1:${await freePort()}/mcp`, path: '/mcp/dead' },
       ],
       identity: {
         issuers: [{ issuer: idp.issuer, jwks_uri: idp.jwksUri, algorithms: ['RS256', 'ES256'] }],
@@ -865,6 +871,26 @@ rules:
     assert.equal(last.result?.isError, true);
     assert.match(textOf(last.result), /^Not approved \(denied\) by carol@example\.com: modern no/);
     assert.equal(msgs.filter((m) => 'id' in m).length, 1, 'one answer, last');
+  });
+
+  test('approved, but the upstream is down: a JSON-RPC error event ends the stream (the 200 is already sent)', async () => {
+    const meta = {
+      'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+      'io.modelcontextprotocol/clientInfo': { name: 'held-e2e', version: '1.0.0' },
+      'io.modelcontextprotocol/clientCapabilities': {},
+    };
+    const call = await openCall('dead', null, { name: 'echo', arguments: { text: 'held-g' }, _meta: meta }, {
+      headers: { 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'echo' },
+    });
+    assert.equal(call.status, 200);
+    const held = await waitForPending((a) => a.upstream === 'dead' && a.arguments?.text === 'held-g', 'echo held-g');
+    assert.equal((await approve(held.id)).status, 200);
+    const text = await call.done;
+    const msgs = parseSse(text).filter((e) => e.data).map((e) => JSON.parse(e.data));
+    assert.equal(msgs.length, 1, text);
+    assert.equal(msgs[0].id, 7);
+    assert.equal(msgs[0].error?.code, -32010, text);
+    assert.match(msgs[0].error?.message, /Upstream unavailable/);
   });
 
   test('the client going away while held cancels the held call', async () => {

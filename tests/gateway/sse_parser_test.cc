@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <nlohmann/json.hpp>
+
 #include "gateway/sse_parser.h"
 
 using namespace portcullis::gateway;
@@ -64,4 +66,27 @@ TEST_CASE("byte-by-byte input gives the same events") {
   for (char c : stream) CHECK(p.feed(std::string_view(&c, 1), ev));
   REQUIRE(ev.size() == 3);
   CHECK(ev[2].data == "y");
+}
+
+TEST_CASE("append_data_lines: a pretty-printed JSON body streamed in pieces reads back as the same JSON") {
+  const std::string body = "{\r\n  \"jsonrpc\": \"2.0\",\n  \"id\": 7,\r  \"result\": {\"text\": \"a\\nb\"}\n}\n";
+  std::string out = "event: message\ndata: ";
+  // Split at every position a read could end, including inside "\r\n".
+  append_data_lines(out, body.substr(0, 2));
+  append_data_lines(out, body.substr(2, 9));
+  append_data_lines(out, body.substr(11));
+  out += "\n\n";
+  SseParser p;
+  std::vector<SseEvent> ev;
+  REQUIRE(p.feed(out, ev));
+  REQUIRE(ev.size() == 1);
+  CHECK(ev[0].type == "message");
+  CHECK(p.pending() == 0);
+  nlohmann::json got = nlohmann::json::parse(ev[0].data);
+  CHECK(got == nlohmann::json::parse(body));
+  CHECK(got["result"]["text"] == "a\nb");  // an escaped newline inside a string stays one
+  // A compact body stays one data line.
+  std::string compact = "data: ";
+  append_data_lines(compact, "{\"a\":1}");
+  CHECK(compact == "data: {\"a\":1}");
 }
