@@ -42,12 +42,45 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('PUBLISH', ARGV[3], ARGV[4])
 return 1)";
 
-// KEYS[1] kills, KEYS[2] kills:lifted. ARGV id, lift time ms, channel, message.
+// KEYS[1] kills, KEYS[2] kills:lifted, KEYS[3] kills:lifted:at. ARGV id,
+// channel, message, keep ms, max tombstones. The tombstone (lift time on
+// Redis's clock) is kept `keep` ms, and at most `max` of them.
 const char* kLift = R"(
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('HDEL', KEYS[1], ARGV[1])
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-redis.call('PUBLISH', ARGV[3], ARGV[4])
+redis.call('HSET', KEYS[2], ARGV[1], now)
+redis.call('ZADD', KEYS[3], now, ARGV[1])
+local gone = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now - tonumber(ARGV[4]), 'LIMIT', 0, 100)
+local extra = redis.call('ZCARD', KEYS[3]) - #gone - tonumber(ARGV[5])
+if extra > 0 then
+  for _, x in ipairs(redis.call('ZRANGE', KEYS[3], #gone, #gone + extra - 1)) do gone[#gone + 1] = x end
+end
+for _, x in ipairs(gone) do
+  redis.call('HDEL', KEYS[2], x)
+  redis.call('ZREM', KEYS[3], x)
+end
+redis.call('PUBLISH', ARGV[2], ARGV[3])
 return 1)";
+
+// KEYS[1] kills, KEYS[2] kills:lifted, KEYS[3] kills:lifted:at. ARGV keep ms.
+// Drops tombstones older than `keep`, then returns {kills, tombstones}
+// (HGETALL form), read together.
+const char* kResync = R"(
+local t = redis.call('TIME')
+local cutoff = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[1])
+local lifted = redis.call('HGETALL', KEYS[2])
+local kept = {}
+for i = 1, #lifted, 2 do
+  if (tonumber(lifted[i + 1]) or 0) < cutoff then
+    redis.call('HDEL', KEYS[2], lifted[i])
+    redis.call('ZREM', KEYS[3], lifted[i])
+  else
+    kept[#kept + 1] = lifted[i]
+    kept[#kept + 1] = lifted[i + 1]
+  end
+end
+return {redis.call('HGETALL', KEYS[1]), kept})";
 
 // KEYS[1] approvals:held, KEYS[2] approvals:decided, KEYS[3] approvals:decided:at.
 // ARGV id, record json, channel, message, publish (1/0), keep ms, max records.
@@ -201,6 +234,16 @@ static const RedisStateStore::Script* lift_script() {
   return &s;
 }
 
+static const RedisStateStore::Script* resync_script() {
+  static RedisStateStore::Script s(kResync);
+  return &s;
+}
+
+std::vector<std::string> RedisStateStore::lift_args(const std::string& id) const {
+  return {id, link_.channel(), message("lift", {{"id", id}}), std::to_string(options_.lifted_keep.count()),
+          std::to_string(options_.lifted_max)};
+}
+
 Status RedisStateStore::share_lifted(const KillSwitch& k) {
   auto queue = [&] {
     std::lock_guard lk(mu_);
@@ -210,8 +253,7 @@ Status RedisStateStore::share_lifted(const KillSwitch& k) {
     queue();
     return Err("Redis is unreachable; the lift is shared when it is back");
   }
-  auto r = call_eval(*lift_script(), {key("kills"), key("kills:lifted")},
-                     {k.id, std::to_string(millis(Clock::now())), link_.channel(), message("lift", {{"id", k.id}})});
+  auto r = call_eval(*lift_script(), {key("kills"), key("kills:lifted"), key("kills:lifted:at")}, lift_args(k.id));
   auto st = reply_status(r);
   if (!st) queue();
   return st;
@@ -219,14 +261,15 @@ Status RedisStateStore::share_lifted(const KillSwitch& k) {
 
 void RedisStateStore::on_up() { resync(); }
 
-// On the link's thread: HGETALL both hashes, then merge.
+// On the link's thread: read the switches and the tombstones (one script,
+// which also trims old tombstones), then merge.
 void RedisStateStore::resync() {
-  auto state = std::make_shared<std::pair<RedisLink::Reply, RedisLink::Reply>>(Err("-"), Err("-"));
-  link_.command({"HGETALL", key("kills")}, [state](RedisLink::Reply r) { state->first = std::move(r); });
-  link_.command({"HGETALL", key("kills:lifted")}, [this, state](RedisLink::Reply r) {
-    state->second = std::move(r);
-    auto& [kills, lifted] = *state;
-    if (!kills || kills->is_error() || !lifted || lifted->is_error()) return;  // the link reconnects and retries
+  eval(*resync_script(), {key("kills"), key("kills:lifted"), key("kills:lifted:at")},
+       {std::to_string(options_.lifted_keep.count())}, [this](RedisLink::Reply r) {
+    // On error the link reconnects, and resyncs again.
+    if (!r || r->is_error() || r->type != RedisValue::Type::kArray || r->elements.size() != 2) return;
+    const RedisValue* kills = &r->elements[0];
+    const RedisValue* lifted = &r->elements[1];
     std::set<std::string> tomb;
     for (std::size_t i = 0; i + 1 < lifted->elements.size(); i += 2) tomb.insert(lifted->elements[i].str);
     std::unordered_map<std::string, KillSwitch> remote;
@@ -248,8 +291,7 @@ void RedisStateStore::resync() {
     for (const auto& k : lifts) {
       tomb.insert(k.id);
       remote.erase(k.id);
-      eval(*lift_script(), {key("kills"), key("kills:lifted")},
-           {k.id, std::to_string(millis(Clock::now())), link_.channel(), message("lift", {{"id", k.id}})},
+      eval(*lift_script(), {key("kills"), key("kills:lifted"), key("kills:lifted:at")}, lift_args(k.id),
            [](RedisLink::Reply) {});
     }
     std::vector<KillSwitch> engaged;
@@ -265,8 +307,12 @@ void RedisStateStore::resync() {
         // Redis was away): publish it again.
         ++republished;
         auto j = to_json(k);
+        // 0: lifted elsewhere between the read above and now: lift it here.
         eval(*engage_script(), {key("kills"), key("kills:lifted")},
-             {k.id, j.dump(), link_.channel(), message("kill", {{"switch", j}})}, [](RedisLink::Reply) {});
+             {k.id, j.dump(), link_.channel(), message("kill", {{"switch", j}})},
+             [apply = sync.apply, id = k.id](RedisLink::Reply r) {
+               if (r && r->type == RedisValue::Type::kInteger && r->integer == 0 && apply) apply({}, {id});
+             });
       }
     }
     for (auto& [id, k] : remote)

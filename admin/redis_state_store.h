@@ -6,6 +6,7 @@
 // Keys (P = state.prefix):
 //   P kills            hash   id -> kill switch JSON (engaged everywhere)
 //   P kills:lifted     hash   id -> lift time (ms); a lifted id is never re-published
+//   P kills:lifted:at  zset   id -> lift time; tombstones are kept lifted_keep (7 days), at most lifted_max
 //   P approvals:held   hash   id -> held call JSON (+ "holder")
 //   P approvals:decided hash  id -> approval record JSON (the first decision of each held call:
 //                      approve/deny anywhere, or the holder's timeout/disconnect/kill), with
@@ -49,6 +50,13 @@ class RedisStateStore final : public StateStore {
     // decided_max of them. Keep it longer than admin.approval_timeout.
     std::chrono::milliseconds decided_keep{std::chrono::hours(24)};
     std::size_t decided_max = 100000;
+    // Tombstones of lifted kill switches are kept this long, and at most
+    // lifted_max of them: a replica cut off from Redis (or stopped, with
+    // admin.state_file) for longer than that while a switch it holds was
+    // lifted elsewhere re-publishes the switch when it is back (fail
+    // closed: lift it again).
+    std::chrono::milliseconds lifted_keep{std::chrono::hours(24 * 7)};
+    std::size_t lifted_max = 100000;
   };
 
   // `local` keeps this replica's copy of kill switches and the approval
@@ -107,6 +115,7 @@ class RedisStateStore final : public StateStore {
   std::string key(std::string_view name) const { return options_.prefix + std::string(name); }
   std::string message(const char* type, nlohmann::json body) const;
   std::vector<std::string> claim_args(const ApprovalRecord& record, bool publish) const;
+  std::vector<std::string> lift_args(const std::string& id) const;
 
   RedisLink& link_;
   std::unique_ptr<StateStore> local_;

@@ -115,10 +115,14 @@ struct Replica {
   std::unique_ptr<admin::Approvals> approvals;
   std::atomic<int> changes{0};
 
-  Replica(std::uint16_t port, const std::string& name, const std::string& prefix)
-      : link(options(port, prefix)) {
-    owned = std::make_unique<admin::RedisStateStore>(link, std::make_unique<admin::MemoryStateStore>(),
-                                                     admin::RedisStateStore::Options{prefix, name, 300ms});
+  // `user`/`password`: an ACL user of its own (so that a test can cut this
+  // replica alone off Redis). `lifted_keep`: how long tombstones are kept.
+  Replica(std::uint16_t port, const std::string& name, const std::string& prefix, const std::string& user = "",
+          const std::string& password = "", std::chrono::milliseconds lifted_keep = std::chrono::hours(24 * 7))
+      : link(options(port, prefix, user, password)) {
+    admin::RedisStateStore::Options so{prefix, name, 300ms};
+    so.lifted_keep = lifted_keep;
+    owned = std::make_unique<admin::RedisStateStore>(link, std::make_unique<admin::MemoryStateStore>(), so);
     store = owned.get();
     store->start();
     kills = std::make_unique<admin::KillSwitches>(*store);
@@ -129,9 +133,12 @@ struct Replica {
   }
   ~Replica() { link.stop(); }  // before the store and the switches go
 
-  static gateway::RedisClient::Options options(std::uint16_t port, const std::string& prefix) {
+  static gateway::RedisClient::Options options(std::uint16_t port, const std::string& prefix,
+                                              const std::string& user = "", const std::string& password = "") {
     gateway::RedisClient::Options o;
     o.port = port;
+    o.username = user;
+    o.password = password;
     o.channel = prefix + "events";
     o.connect_timeout = 1000ms;
     o.command_timeout = 300ms;
@@ -479,6 +486,108 @@ TEST_CASE("Redis down: switches stay, approvals are refused; Redis back empty: s
   CHECK(c.kills->match(&eve, "crm", "") != nullptr);
   CHECK(b.approvals->hold(call, [](const admin::ApprovalOutcome&) {}));
   b.approvals->cancel_all();
+}
+
+// Cuts replica `user` alone off Redis (its ACL user disabled, its
+// connections killed), or lets it back.
+void cut_off(RedisLink& admin_link, const std::string& user, bool off) {
+  REQUIRE(call(admin_link, {"ACL", "SETUSER", user, off ? "off" : "on"}));
+  if (off) REQUIRE(call(admin_link, {"CLIENT", "KILL", "USER", user}));
+}
+
+std::int64_t integer(RedisLink& link, std::vector<std::string> args) {
+  auto r = call(link, std::move(args));
+  REQUIRE(r);
+  return r->integer;
+}
+
+TEST_CASE("a replica cut off while a switch was lifted elsewhere does not bring it back; one engaged meanwhile is shared") {
+  RedisServer redis;
+  auto prefix = unique_prefix();
+  Replica b(redis.port(), "b", prefix);
+  REQUIRE(call(b.link, {"ACL", "SETUSER", "replica-a", "on", ">pw-a", "~*", "&*", "+@all"}));
+  Replica a(redis.port(), "a", prefix, "replica-a", "pw-a");
+  auto bob = agent("bob"), eve = agent("eve");
+  auto k = a.kills->engage(admin::KillKind::kAgent, "bob", "test", "ops");
+  REQUIRE(k);
+  REQUIRE(k->shared);
+  REQUIRE(eventually([&] { return b.kills->match(&bob, "crm", "") != nullptr; }));
+
+  cut_off(b.link, "replica-a", true);
+  REQUIRE(eventually([&] { return !a.store->reachable(); }));
+  auto lifted = b.kills->lift(k->kill_switch.id);
+  REQUIRE(lifted);
+  CHECK(lifted->shared);
+  CHECK(a.kills->match(&bob, "crm", "") != nullptr);  // a cannot know yet, and keeps enforcing it
+  auto offline = a.kills->engage(admin::KillKind::kAgent, "eve", "while cut off", "ops");
+  REQUIRE(offline);
+  CHECK_FALSE(offline->shared);
+  std::this_thread::sleep_for(300ms);  // a keeps retrying, and failing
+  CHECK_FALSE(a.store->reachable());
+
+  cut_off(b.link, "replica-a", false);
+  REQUIRE(eventually([&] { return a.store->reachable(); }, 15000ms));
+  // The lift reaches a; a does not re-publish bob (b and Redis stay clear)...
+  CHECK(eventually([&] { return a.kills->match(&bob, "crm", "") == nullptr; }));
+  // ...and eve, engaged on a while it was away, reaches b.
+  CHECK(eventually([&] { return b.kills->match(&eve, "crm", "") != nullptr; }));
+  std::this_thread::sleep_for(200ms);
+  CHECK(b.kills->match(&bob, "crm", "") == nullptr);
+  CHECK(integer(b.link, {"HEXISTS", prefix + "kills", k->kill_switch.id}) == 0);
+  Replica c(redis.port(), "c", prefix);
+  CHECK(c.kills->match(&bob, "crm", "") == nullptr);
+  CHECK(c.kills->match(&eve, "crm", "") != nullptr);
+}
+
+TEST_CASE("tombstones of lifted switches are dropped after their keep time (and then a stale replica re-publishes)") {
+  RedisServer redis;
+  auto prefix = unique_prefix();
+  const auto keep = 400ms;
+  Replica b(redis.port(), "b", prefix, "", "", keep);
+  REQUIRE(call(b.link, {"ACL", "SETUSER", "replica-a", "on", ">pw-a", "~*", "&*", "+@all"}));
+  Replica a(redis.port(), "a", prefix, "replica-a", "pw-a", keep);
+  auto lifted_count = [&] { return integer(b.link, {"HLEN", prefix + "kills:lifted"}); };
+  auto indexed_count = [&] { return integer(b.link, {"ZCARD", prefix + "kills:lifted:at"}); };
+
+  auto k1 = b.kills->engage(admin::KillKind::kTool, "crm/one", "test", "ops");
+  REQUIRE(k1);
+  REQUIRE(b.kills->lift(k1->kill_switch.id));
+  CHECK(lifted_count() == 1);
+  CHECK(indexed_count() == 1);
+  std::this_thread::sleep_for(keep + 200ms);
+  // The next lift drops what is older than the keep time.
+  auto k2 = b.kills->engage(admin::KillKind::kTool, "crm/two", "test", "ops");
+  REQUIRE(k2);
+  REQUIRE(b.kills->lift(k2->kill_switch.id));
+  CHECK(lifted_count() == 1);
+  CHECK(indexed_count() == 1);
+  CHECK(integer(b.link, {"HEXISTS", prefix + "kills:lifted", k1->kill_switch.id}) == 0);
+  // So does a resync (here: a's, after its connections were killed).
+  std::this_thread::sleep_for(keep + 200ms);
+  auto before = a.store->resyncs();
+  REQUIRE(call(b.link, {"CLIENT", "KILL", "USER", "replica-a"}));
+  REQUIRE(eventually([&] { return a.store->resyncs() > before; }, 15000ms));
+  CHECK(lifted_count() == 0);
+  CHECK(indexed_count() == 0);
+
+  // The documented bound: a replica away for longer than the keep time while
+  // a switch it holds was lifted re-publishes it (fail closed).
+  auto bob = agent("bob");
+  auto k3 = a.kills->engage(admin::KillKind::kAgent, "bob", "test", "ops");
+  REQUIRE(k3);
+  REQUIRE(eventually([&] { return b.kills->match(&bob, "crm", "") != nullptr; }));
+  cut_off(b.link, "replica-a", true);
+  REQUIRE(eventually([&] { return !a.store->reachable(); }));
+  REQUIRE(b.kills->lift(k3->kill_switch.id));
+  std::this_thread::sleep_for(keep + 200ms);
+  auto k4 = b.kills->engage(admin::KillKind::kTool, "crm/four", "test", "ops");
+  REQUIRE(k4);
+  REQUIRE(b.kills->lift(k4->kill_switch.id));  // drops k3's tombstone
+  CHECK(integer(b.link, {"HEXISTS", prefix + "kills:lifted", k3->kill_switch.id}) == 0);
+  cut_off(b.link, "replica-a", false);
+  REQUIRE(eventually([&] { return a.store->reachable(); }, 15000ms));
+  CHECK(eventually([&] { return b.kills->match(&bob, "crm", "") != nullptr; }));
+  CHECK(a.kills->match(&bob, "crm", "") != nullptr);
 }
 
 TEST_CASE("a Redis with a password: the client authenticates, and without it never reports the link up") {
