@@ -82,7 +82,21 @@ for i = 1, #lifted, 2 do
 end
 return {redis.call('HGETALL', KEYS[1]), kept})";
 
-// KEYS[1] approvals:held, KEYS[2] approvals:decided, KEYS[3] approvals:decided:at.
+// KEYS[1] approvals:held, KEYS[2] approvals:held:at. ARGV id, call json,
+// deadline ms. Held calls whose holder never resolved them (it died) are
+// dropped a minute after their deadline.
+const char* kShareHeld = R"(
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+for _, x in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - 60000, 'LIMIT', 0, 100)) do
+  redis.call('HDEL', KEYS[1], x)
+  redis.call('ZREM', KEYS[2], x)
+end
+return 1)";
+
+// KEYS[1] approvals:held, KEYS[2] approvals:decided, KEYS[3] approvals:decided:at, KEYS[4] approvals:held:at.
 // ARGV id, record json, channel, message, publish (1/0), keep ms, max records.
 // Returns {1 claimed | 0 not shared (recorded all the same), ""} or
 // {2, the record of the decision that came first}. Decided records older
@@ -93,6 +107,7 @@ if old then return {2, old} end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local held = redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[4], ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('ZADD', KEYS[3], now, ARGV[1])
 local gone = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now - tonumber(ARGV[6]), 'LIMIT', 0, 100)
@@ -361,10 +376,18 @@ void RedisStateStore::sync_approvals(std::function<void(const ApprovalRecord&)> 
   decided_ = std::move(decided);
 }
 
+static const RedisStateStore::Script* share_held_script() {
+  static RedisStateStore::Script s(kShareHeld);
+  return &s;
+}
+
 void RedisStateStore::share_held(const SharedHeldCall& call) {
   nlohmann::json j = call.call;
   j["holder"] = options_.replica;
-  link_.command({"HSET", key("approvals:held"), call.id, j.dump()}, [](RedisLink::Reply) {});
+  auto deadline = detail::parse_time(j.value("deadline", ""));
+  auto ms = deadline ? millis(*deadline) : millis(Clock::now());
+  eval(*share_held_script(), {key("approvals:held"), key("approvals:held:at")}, {call.id, j.dump(), std::to_string(ms)},
+       [](RedisLink::Reply) {});
 }
 
 static const RedisStateStore::Script* claim_script() {
@@ -409,13 +432,13 @@ void RedisStateStore::claim_held_async(const ApprovalRecord& record,
     done(Err(std::string("Redis is unreachable")));
     return;
   }
-  eval(*claim_script(), {key("approvals:held"), key("approvals:decided"), key("approvals:decided:at")},
+  eval(*claim_script(), {key("approvals:held"), key("approvals:decided"), key("approvals:decided:at"), key("approvals:held:at")},
        claim_args(record, false), [done = std::move(done)](RedisLink::Reply r) { done(claim_result(r)); });
 }
 
 Result<HeldClaimResult> RedisStateStore::claim_held(const ApprovalRecord& record) {
   return claim_result(call_eval(*claim_script(),
-                                {key("approvals:held"), key("approvals:decided"), key("approvals:decided:at")},
+                                {key("approvals:held"), key("approvals:decided"), key("approvals:decided:at"), key("approvals:held:at")},
                                 claim_args(record, true)));
 }
 

@@ -7,7 +7,8 @@
 //   P kills            hash   id -> kill switch JSON (engaged everywhere)
 //   P kills:lifted     hash   id -> lift time (ms); a lifted id is never re-published
 //   P kills:lifted:at  zset   id -> lift time; tombstones are kept lifted_keep (7 days), at most lifted_max
-//   P approvals:held   hash   id -> held call JSON (+ "holder")
+//   P approvals:held   hash   id -> held call JSON (+ "holder"); P approvals:held:at zset id -> deadline
+//                      (a call whose holder died is dropped a minute after its deadline)
 //   P approvals:decided hash  id -> approval record JSON (the first decision of each held call:
 //                      approve/deny anywhere, or the holder's timeout/disconnect/kill), with
 //   P approvals:decided:at zset id -> decision time; kept decided_keep (24 h), at most decided_max

@@ -224,6 +224,12 @@ RedisLink::Reply call(RedisLink& link, std::vector<std::string> args) {
   return got ? std::move(*got) : RedisLink::Reply(Err(std::string("no answer")));
 }
 
+std::int64_t integer(RedisLink& link, std::vector<std::string> args) {
+  auto r = call(link, std::move(args));
+  REQUIRE(r);
+  return r->integer;
+}
+
 TEST_CASE("worker links: counters on a link driven by another event loop hold the limit exactly, in batches") {
   RedisServer redis;
   auto prefix = unique_prefix();
@@ -392,6 +398,26 @@ TEST_CASE("approval race: a timeout or disconnect on the holder and an approver 
     REQUIRE(rec);
     REQUIRE(rec->has_value());
     CHECK((*rec)->outcome == "timed_out");
+    CHECK(integer(b.link, {"HLEN", prefix + "approvals:held"}) == 0);
+    CHECK(integer(b.link, {"ZCARD", prefix + "approvals:held:at"}) == 0);
+  }
+
+  SUBCASE("a call whose holder died is dropped from Redis a minute after its deadline") {
+    admin::HeldCall call;
+    call.agent = "bob";
+    call.created = std::chrono::system_clock::now() - 3min;
+    call.deadline = std::chrono::system_clock::now() - 59500ms;  // nobody expires it here
+    auto dead = a.approvals->hold(call, [](const admin::ApprovalOutcome&) {});
+    REQUIRE(dead);
+    REQUIRE(eventually([&] { return integer(b.link, {"HEXISTS", prefix + "approvals:held", *dead}) == 1; }));
+    std::this_thread::sleep_for(1s);  // now more than a minute past its deadline
+    call.created = std::chrono::system_clock::now();
+    call.deadline = call.created + 1h;
+    REQUIRE(b.approvals->hold(call, [](const admin::ApprovalOutcome&) {}));  // the next share drops it
+    CHECK(eventually([&] { return integer(b.link, {"HEXISTS", prefix + "approvals:held", *dead}) == 0; }));
+    CHECK(integer(b.link, {"ZCARD", prefix + "approvals:held:at"}) == 1);
+    b.approvals->cancel_all();
+    a.approvals->cancel_all();
   }
 
   SUBCASE("at the same moment, many times: the agent's outcome, the approver's answer and the store agree") {
@@ -493,12 +519,6 @@ TEST_CASE("Redis down: switches stay, approvals are refused; Redis back empty: s
 void cut_off(RedisLink& admin_link, const std::string& user, bool off) {
   REQUIRE(call(admin_link, {"ACL", "SETUSER", user, off ? "off" : "on"}));
   if (off) REQUIRE(call(admin_link, {"CLIENT", "KILL", "USER", user}));
-}
-
-std::int64_t integer(RedisLink& link, std::vector<std::string> args) {
-  auto r = call(link, std::move(args));
-  REQUIRE(r);
-  return r->integer;
 }
 
 TEST_CASE("a replica cut off while a switch was lifted elsewhere does not bring it back; one engaged meanwhile is shared") {
