@@ -758,17 +758,18 @@ Awaitable<std::optional<std::string>> Session::hold_for_approval(RequestContext&
   // the keepalives and progress go there.
   const auto keepalive = cfg.admin.approval_keepalive;
   if (keepalive.count() > 0) ctx.progress_token = progress_token(ctx.rpc.json);
+  bool client_gone = false;
   if (keepalive.count() > 0 && !ctx.legacy) {
-    if (!co_await start_event_stream(ctx)) {
-      approvals->cancel(*id, "client disconnected");
-      co_return std::optional<std::string>(std::string());
-    }
+    bool started = co_await start_event_stream(ctx);
+    client_gone = !started;
   }
-  // Named first, for GCC 12 (no temporaries with destructors inside co_await).
-  auto keep = keep_held(ctx, shared, *id, keepalive);
-  auto watch = watch_client(c_);
-  auto waited = co_await (std::move(keep) || std::move(watch));
-  const bool client_gone = waited.index() == 1 || !std::get<0>(waited);
+  if (!client_gone) {
+    // Named first, for GCC 12 (no temporaries with destructors inside co_await).
+    auto keep = keep_held(ctx, shared, *id, keepalive);
+    auto watch = watch_client(c_);
+    auto waited = co_await (std::move(keep) || std::move(watch));
+    client_gone = waited.index() == 1 || !std::get<0>(waited);
+  }
   bool cancelled_here = false;
   if (client_gone && !shared->outcome) {
     // With several replicas the outcome is whichever decision the shared
