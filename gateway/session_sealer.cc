@@ -9,7 +9,7 @@
 #include <memory>
 #include <stdexcept>
 
-#include "gateway/base64url.h"
+#include "identity/base64url.h"
 
 namespace portcullis::gateway {
 namespace {
@@ -65,13 +65,14 @@ std::string SessionSealer::seal_bytes(std::string_view plain, std::string_view p
       EVP_EncryptFinal_ex(ctx.get(), o + kNonce + len, &len) != 1 ||
       EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, kTag, o + kNonce + plain.size()) != 1)
     throw std::runtime_error("AES-GCM seal failed");
-  return base64url_encode(out);
+  return identity::base64url_encode(out);
 }
 
 Result<std::string, SessionError> SessionSealer::open_bytes(std::string_view id, std::string_view purpose) const {
   if (id.empty() || id.size() > kMaxId) return Err(SessionError::kMalformed);
-  std::string raw;
-  if (!base64url_decode(id, raw) || raw.size() < kNonce + kTag) return Err(SessionError::kMalformed);
+  auto decoded = identity::base64url_decode(id);
+  if (!decoded || decoded->size() < kNonce + kTag) return Err(SessionError::kMalformed);
+  const std::string& raw = *decoded;
   const auto* r = reinterpret_cast<const unsigned char*>(raw.data());
   std::size_t ct_len = raw.size() - kNonce - kTag;
   std::string plain(ct_len, '\0');
