@@ -6,6 +6,7 @@
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <mutex>
 #include <optional>
@@ -625,12 +626,10 @@ Awaitable<DecideResult> Session::decide(const policy::PolicySnapshot& snapshot, 
   auto first = decide_request_with(snapshot, state, ctx, now, recorder,
                                    [&recorder](std::uint32_t g) { recorder.set_group(g); });
   if (recorder.requests().empty()) co_return first;  // no limit met: no round trip
-  std::vector<policy::LimitRequest> asked = recorder.requests();
+  const std::vector<policy::LimitRequest>& asked = recorder.requests();
   auto* shared = c_.worker.shared_limits() ? c_.worker.shared_limits() : state.shared_limits;
   // Named, capturing by reference (GCC 12, see await_callback.h).
-  auto start = [shared, &recorder](auto done) mutable {
-    shared->acquire(recorder.requests(), std::move(done));
-  };
+  auto start = [shared, &asked](auto done) mutable { shared->acquire(asked, std::move(done)); };
   auto granted = co_await await_callback<Result<std::vector<bool>>>(std::move(start));
   if (!granted) {
     // Documented bound: while Redis is unreachable each replica allows up to
@@ -642,6 +641,9 @@ Awaitable<DecideResult> Session::decide(const policy::PolicySnapshot& snapshot, 
                 {{"error", granted.error().message}});
     co_return decide_request(snapshot, state, ctx, now);
   }
+  // Everything granted: the first pass (whose counter granted everything)
+  // is the decision a replay would make.
+  if (std::all_of(granted->begin(), granted->end(), [](bool g) { return g; })) co_return first;
   policy::ReplayLimitCounter replay(asked, *granted);
   co_return decide_request_with(snapshot, state, ctx, now, replay, [&replay](std::uint32_t g) { replay.set_group(g); });
 }

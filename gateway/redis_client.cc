@@ -104,9 +104,12 @@ struct Adapter {
   static void add_write(void* p) {
     auto* a = static_cast<Adapter*>(p);
     a->writing = true;
+    // Until connect(2) has completed, writability is what says it has (and
+    // hiredis would take an early write attempt for a completed connect).
+    if (!(a->ac->c.flags & REDIS_CONNECTED)) a->arm_write();
     // Inside write_now, hiredis asks again when the write was partial:
     // write_now then waits for room itself.
-    if (!a->in_write) a->post_write();
+    else if (!a->in_write) a->post_write();
   }
   static void del_write(void* p) { static_cast<Adapter*>(p)->writing = false; }
   static void cleanup(void* p) {

@@ -269,8 +269,9 @@ async function costOnly() {
     for (const t of targets) {
       const stop = perfRecord(t.pids[0], path.join(process.env.BENCH_PROFILE, `${t.label.replace(/\W+/g, '-')}.data`));
       await sleep(300);
-      await wrk(t.url);
+      const r = await wrk(t.url);
       await stop();
+      say(`  profiled ${t.label}: ${r.requests} requests`);
     }
   }
   const [f, r] = targets;
