@@ -25,6 +25,7 @@
 #include "gateway/log.h"
 #include "gateway/policy_stage.h"
 #include "gateway/sse_parser.h"
+#include "gateway/upstream_request.h"
 
 namespace portcullis::gateway {
 
@@ -45,12 +46,6 @@ constexpr std::size_t kMaxPostAnswer = 64 * 1024;  // an upstream's answer to a 
 std::string header(const http::fields& f, std::string_view name) {
   auto it = f.find(beast::string_view(name.data(), name.size()));
   return it == f.end() ? std::string() : std::string(it->value());
-}
-
-std::string host_header(const config::UpstreamConfig& up) {
-  bool default_port = (up.scheme == "http" && up.port == 80) || (up.scheme == "https" && up.port == 443);
-  std::string host = up.host.find(':') != std::string::npos ? "[" + up.host + "]" : up.host;
-  return default_port ? host : host + ":" + std::to_string(up.port);
 }
 
 std::int64_t unix_now() {
@@ -125,7 +120,6 @@ class UpstreamCall {
 
  private:
   Awaitable<std::optional<Failure>> attach_credential(http::request<http::string_body>& req);
-  credentials::CallIdentity who() const;
 
   Conn& c_;
   RequestContext& ctx_;
@@ -137,19 +131,6 @@ class UpstreamCall {
   std::optional<credentials::Credential> credential_;
 };
 
-credentials::CallIdentity UpstreamCall::who() const {
-  credentials::CallIdentity w;
-  if (ctx_.principal) {
-    w.agent_id = ctx_.principal->agent_id;
-    w.user = ctx_.principal->user;
-    w.subject_token_exp = ctx_.principal->expires_at;
-  } else {
-    w.agent_id = "anonymous";
-  }
-  w.subject_token = ctx_.bearer;
-  return w;
-}
-
 Awaitable<std::optional<Failure>> UpstreamCall::attach_credential(http::request<http::string_body>& req) {
   if (up_.credential.empty()) co_return std::nullopt;
   auto* reg = c_.runtime->credentials.get();
@@ -157,7 +138,7 @@ Awaitable<std::optional<Failure>> UpstreamCall::attach_credential(http::request<
   if (!provider_)
     co_return Failure{502, kCredentialUnavailable, "Bad gateway: no credential could be obtained for the upstream",
                       "provider not found", "credential"};
-  auto identity = who();
+  auto identity = call_identity(ctx_);
   auto* provider = provider_;
   auto get = [provider, &identity](auto done) { provider->get(identity, std::move(done)); };
   auto r = co_await await_callback<credentials::CredentialResult>(std::move(get));
@@ -207,7 +188,7 @@ Awaitable<std::optional<Failure>> UpstreamCall::open(http::request<http::string_
     }
     if (rp_->get().result_int() == 401 && provider_ && !credential_retried) {
       credential_retried = true;
-      auto identity = who();
+      auto identity = call_identity(ctx_);
       provider_->invalidate(identity, credential_ ? &*credential_ : nullptr);
       uc_.reset();
       auto again = co_await attach_credential(req);

@@ -16,6 +16,7 @@
 #include "gateway/mcp2026.h"
 #include "gateway/policy_stage.h"
 #include "gateway/sse_parser.h"
+#include "gateway/upstream_request.h"
 
 namespace portcullis::gateway {
 namespace {
@@ -35,12 +36,6 @@ std::string header(const http::fields& f, std::string_view name) {
 std::int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-std::string host_header(const config::UpstreamConfig& up) {
-  bool default_port = (up.scheme == "http" && up.port == 80) || (up.scheme == "https" && up.port == 443);
-  std::string host = up.host.find(':') != std::string::npos ? "[" + up.host + "]" : up.host;
-  return default_port ? host : host + ":" + std::to_string(up.port);
 }
 
 class Exchange {
@@ -63,7 +58,6 @@ class Exchange {
   // The upstream's own credential in place of the agent's token; false after
   // replying 502 (or 401 when the agent's token expired for an exchange).
   Awaitable<bool> attach_credential();
-  credentials::CallIdentity who() const;
   Awaitable<bool> fail(unsigned status, int code, std::string_view message, std::string_view detail);
   Awaitable<bool> write_down(net::const_buffer b);
   Awaitable<bool> write_down_header(http::response<http::empty_body>& h);
@@ -104,19 +98,6 @@ class Exchange {
   bool relaying_ = false;  // on an open stream: the upstream's events are being relayed
 };
 
-credentials::CallIdentity Exchange::who() const {
-  credentials::CallIdentity w;
-  if (ctx_.principal) {
-    w.agent_id = ctx_.principal->agent_id;
-    w.user = ctx_.principal->user;
-    w.subject_token_exp = ctx_.principal->expires_at;
-  } else {
-    w.agent_id = "anonymous";
-  }
-  w.subject_token = ctx_.bearer;
-  return w;
-}
-
 Awaitable<bool> Exchange::attach_credential() {
   if (up_.credential.empty()) co_return true;
   auto* reg = c_.runtime->credentials.get();
@@ -125,7 +106,7 @@ Awaitable<bool> Exchange::attach_credential() {
     co_await fail(502, kCredentialUnavailable, "No credential available for the upstream", "provider not found");
     co_return false;
   }
-  auto identity = who();
+  auto identity = call_identity(ctx_);
   auto r = co_await await_callback<credentials::CredentialResult>(
       [&](auto done) { provider_->get(identity, std::move(done)); });
   if (!r) {
@@ -350,7 +331,7 @@ Awaitable<bool> Exchange::run() {
       // The upstream refused our credential: drop it and try once more with
       // a fresh one (a rotated key, an early-expired token).
       credential_retried = true;
-      auto identity = who();
+      auto identity = call_identity(ctx_);
       provider_->invalidate(identity, credential_ ? &*credential_ : nullptr);
       uc_.reset();
       if (!co_await attach_credential()) co_return false;
