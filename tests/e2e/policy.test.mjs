@@ -933,6 +933,37 @@ rules:
     }
   });
 
+  test('approved, the upstream streaming: a kill of the agent cuts the stream at once', async () => {
+    const session = await rawHandshake(`${publicUrl}/mcp/sse`, { headers: bearer });
+    const call = await openCall('sse', session, { name: 'slow_count', arguments: { n: 40, delay_ms: 100, label: 'held-k' }, _meta: { progressToken: 'k-1' } });
+    const held = await waitForPending((a) => a.tool === 'slow_count' && a.arguments?.label === 'held-k', 'slow_count held-k');
+    assert.equal((await approve(held.id)).status, 200);
+    const deadline = Date.now() + 5000;
+    while (!call.text().includes('held-k 2/40')) {
+      assert.ok(Date.now() < deadline, `the upstream's progress reaches the stream: ${call.text()}`);
+      await sleep(20);
+    }
+    const kill = await admin(ADMIN.oper, 'POST', '/admin/v1/kill', { agent: AGENT, reason: 'e2e cut after approval' });
+    assert.equal(kill.status, 201, kill.text);
+    const killedAt = Date.now();
+    try {
+      // Cut, not finished: the count would take 4 s.
+      let timer;
+      const ended = await Promise.race([
+        call.done.then(() => 'ended', () => 'cut'),
+        new Promise((resolve) => {
+          timer = setTimeout(() => resolve('still open'), 2000);
+        }),
+      ]).finally(() => clearTimeout(timer));
+      assert.notEqual(ended, 'still open', `the stream is still open 2 s after the kill: ${call.text().slice(-300)}`);
+      assert.ok(Date.now() - killedAt < 1000, `cut within a second of the kill (${Date.now() - killedAt} ms)`);
+      assert.ok(!call.text().includes('counted to 40'), 'the count never finished on the agent\'s stream');
+    } finally {
+      const lift = await admin(ADMIN.oper, 'DELETE', `/admin/v1/kill/${kill.json.id}`);
+      assert.equal(lift.status, 200, lift.text);
+    }
+  });
+
   test('approval_keepalive: 0s keeps the answer one application/json body sent after the decision', async () => {
     const off = structuredClone(config);
     off.admin.approval_keepalive = '0s';
