@@ -1,6 +1,7 @@
 #include "admin/redis_limit_counter.h"
 
 #include <algorithm>
+#include <charconv>
 #include <memory>
 
 #include "admin/util.h"
@@ -10,7 +11,7 @@ namespace {
 
 // Sliding-window counters, the same estimate as InMemoryLimitCounter, on
 // Redis's clock. ARGV: prefix, the number of distinct counters K, K x (limit
-// key, window ms), then per request: counter index (1-based), limit, group.
+// key, window ms, limit), then per request: counter index (1-based), group.
 // Returns one '1' (granted, counted) or '0' (refused, not counted) per
 // request; within a group, nothing is counted after the first refusal.
 // Each counter is read once per script and written once (INCRBY) at the end:
@@ -22,27 +23,28 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local prefix = ARGV[1]
 local k = tonumber(ARGV[2])
-local keys, est, add, win = {}, {}, {}, {}
+local keys, est, add, win, lim = {}, {}, {}, {}, {}
 for j = 1, k do
-  local w = tonumber(ARGV[2 + 2 * j])
+  local w = tonumber(ARGV[3 * j + 1])
   local start = now - (now % w)
-  local key = prefix .. ARGV[1 + 2 * j] .. ':'
+  local key = prefix .. ARGV[3 * j] .. ':'
   keys[j] = key .. start
   local cur = tonumber(redis.call('GET', keys[j]) or '0')
   local prev = tonumber(redis.call('GET', key .. (start - w)) or '0')
   est[j] = prev * (w - (now - start)) / w + cur
   add[j] = 0
   win[j] = w
+  lim[j] = tonumber(ARGV[3 * j + 2])
 end
 local out = {}
 local stopped = {}
-for i = 3 + 2 * k, #ARGV, 3 do
-  local g = ARGV[i + 2]
+for i = 3 + 3 * k, #ARGV, 2 do
+  local g = ARGV[i + 1]
   if stopped[g] then
     out[#out + 1] = '0'
   else
     local j = tonumber(ARGV[i])
-    if est[j] + add[j] + 1 > tonumber(ARGV[i + 1]) then
+    if est[j] + add[j] + 1 > lim[j] then
       out[#out + 1] = '0'
       stopped[g] = true
     else
@@ -59,6 +61,25 @@ for j = 1, k do
   end
 end
 return table.concat(out))";
+
+// RESP: one bulk string.
+void append_bulk(std::string& out, std::string_view arg) {
+  char len[24];
+  auto [end, ec] = std::to_chars(len, len + sizeof len, arg.size());
+  (void)ec;
+  out.push_back('$');
+  out.append(len, end);
+  out.append("\r\n");
+  out.append(arg);
+  out.append("\r\n");
+}
+
+void append_bulk(std::string& out, std::uint64_t n) {
+  char num[24];
+  auto [end, ec] = std::to_chars(num, num + sizeof num, n);
+  (void)ec;
+  append_bulk(out, std::string_view(num, static_cast<std::size_t>(end - num)));
+}
 
 }  // namespace
 
@@ -111,34 +132,44 @@ void RedisLimitCounter::flush() {
 
 void RedisLimitCounter::send(std::shared_ptr<Batch> batch, std::size_t n, bool with_text) {
   // The distinct counters first (a batch under load holds many calls on a
-  // few keys), then the requests by counter index.
-  std::vector<const policy::LimitRequest*> counters;
-  std::vector<std::string> requests;
-  requests.reserve(3 * n);
-  for (std::size_t b = 0; b < batch->size(); ++b) {
-    for (const auto& q : (*batch)[b].requests) {
+  // few keys), then each request as (counter index, group). Built as RESP in
+  // a buffer kept across batches: no allocation per argument.
+  counters_.clear();
+  request_args_.clear();
+  std::uint64_t group_base = 0;
+  for (const auto& e : *batch) {
+    std::uint64_t groups = 0;
+    for (const auto& q : e.requests) {
       std::size_t j = 0;
-      while (j < counters.size() && (counters[j]->key != q.key || counters[j]->window != q.window)) ++j;
-      if (j == counters.size()) counters.push_back(&q);
-      requests.push_back(std::to_string(j + 1));
-      requests.push_back(std::to_string(q.limit));
-      // Groups are per call: the batch index keeps two calls' groups apart.
-      requests.push_back(std::to_string((static_cast<std::uint64_t>(b) << 20) + q.group));
+      while (j < counters_.size() && (counters_[j]->key != q.key || counters_[j]->window != q.window ||
+                                      counters_[j]->limit != q.limit))
+        ++j;
+      if (j == counters_.size()) counters_.push_back(&q);
+      // Groups are per call: each call's groups get numbers of their own.
+      request_args_.push_back({j + 1, group_base + q.group});
+      groups = std::max<std::uint64_t>(groups, q.group + 1);
     }
+    group_base += groups;
   }
-  std::vector<std::string> cmd;
-  cmd.reserve(5 + 2 * counters.size() + requests.size());
-  cmd.emplace_back(with_text ? "EVAL" : "EVALSHA");
-  cmd.push_back(with_text ? script_text() : script_sha());
-  cmd.emplace_back("0");
-  cmd.push_back(key_prefix_);
-  cmd.push_back(std::to_string(counters.size()));
-  for (const auto* q : counters) {
-    cmd.push_back(q->key);
-    cmd.push_back(std::to_string(std::max<std::int64_t>(1, q->window.count())));
+  resp_.clear();
+  resp_.push_back('*');
+  resp_.append(std::to_string(5 + 3 * counters_.size() + 2 * request_args_.size()));
+  resp_.append("\r\n");
+  append_bulk(resp_, with_text ? std::string_view("EVAL") : std::string_view("EVALSHA"));
+  append_bulk(resp_, with_text ? script_text() : script_sha());
+  append_bulk(resp_, std::string_view("0"));
+  append_bulk(resp_, key_prefix_);
+  append_bulk(resp_, counters_.size());
+  for (const auto* q : counters_) {
+    append_bulk(resp_, q->key);
+    append_bulk(resp_, static_cast<std::uint64_t>(std::max<std::int64_t>(1, q->window.count())));
+    append_bulk(resp_, q->limit);
   }
-  for (auto& r : requests) cmd.push_back(std::move(r));
-  link_.command(std::move(cmd), [this, batch = std::move(batch), n, with_text](RedisLink::Reply r) mutable {
+  for (const auto& [j, g] : request_args_) {
+    append_bulk(resp_, j);
+    append_bulk(resp_, g);
+  }
+  link_.command_resp(resp_, [this, batch = std::move(batch), n, with_text](RedisLink::Reply r) mutable {
     // A fresh or flushed Redis does not know the script yet: send its text
     // once (which also loads it for the next EVALSHA).
     if (!with_text && r && r->is_error() && r->str.rfind("NOSCRIPT", 0) == 0) {

@@ -16,7 +16,9 @@
 #pragma once
 
 #include <functional>
+#include <cstdint>
 #include <mutex>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -56,6 +58,10 @@ class RedisLimitCounter final : public policy::SharedLimitCounter {
   std::mutex mu_;
   Batch queue_;
   bool busy_ = false;  // a flush is scheduled or a script is out
+  // On the link's thread only (send): kept across batches.
+  std::string resp_;
+  std::vector<const policy::LimitRequest*> counters_;
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> request_args_;
 };
 
 }  // namespace portcullis::admin

@@ -450,6 +450,21 @@ struct RedisClient::Impl {
     outstanding.push_back(std::move(p));
   }
 
+  void send_resp(std::string_view resp, ReplyCallback done) {
+    if (!up || !cmd.ac) {
+      done(Err("Redis is unreachable"));
+      return;
+    }
+    auto p = std::make_shared<Pending>();
+    p->cb = std::move(done);
+    p->deadline = Clock::now() + opt.command_timeout;
+    if (redisAsyncFormattedCommand(cmd.ac, &Impl::on_reply, p.get(), resp.data(), resp.size()) != REDIS_OK) {
+      p->finish(Err("Redis command could not be sent"));
+      return;
+    }
+    outstanding.push_back(std::move(p));
+  }
+
   static void on_reply(redisAsyncContext* ac, void* reply, void* priv) {
     auto* p = static_cast<Pending*>(priv);
     auto* c = static_cast<Conn*>(ac->data);
@@ -523,6 +538,17 @@ void RedisClient::command(std::vector<std::string> args, ReplyCallback done) {
   }
   net::post(impl->ioc, [impl, args = std::move(args), done = std::move(done)]() mutable {
     impl->send(std::move(args), std::move(done));
+  });
+}
+
+void RedisClient::command_resp(std::string_view resp, ReplyCallback done) {
+  Impl* impl = impl_.get();
+  if (impl->ioc.get_executor().running_in_this_thread()) {
+    impl->send_resp(resp, std::move(done));
+    return;
+  }
+  net::post(impl->ioc, [impl, resp = std::string(resp), done = std::move(done)]() mutable {
+    impl->send_resp(resp, std::move(done));
   });
 }
 

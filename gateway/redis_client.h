@@ -58,6 +58,7 @@ class RedisClient final : public RedisLink {
 
   void set_handlers(Handlers handlers) override;
   void command(std::vector<std::string> args, ReplyCallback done) override;
+  void command_resp(std::string_view resp, ReplyCallback done) override;
   void post(std::function<void()> fn) override;
   bool connected() const override;
   const std::string& channel() const override;
