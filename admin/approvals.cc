@@ -249,7 +249,7 @@ Result<ApprovalRecord, ApprovalError> Approvals::decide(std::string_view id, boo
     // Held here: claim it in the shared store first, so that no other
     // replica decides it too. A call the store does not know (its share was
     // lost) is decided here alone.
-    auto claimed = shared->claim_held(claim);
+    auto claimed = shared->claim_held(claim, false);
     if (!claimed) return Err(unavailable(claimed.error().message));
     if (claimed->claim == HeldClaim::kAlreadyDecided) {
       // The decision that came first (this replica's own timeout or
@@ -330,7 +330,9 @@ Result<ApprovalRecord, ApprovalError> Approvals::decide_remote(std::string_view 
                                                  std::string(approver_name), std::string(reason)},
                                  now);
   // The claim publishes the decision; the holding replica answers the call.
-  auto claimed = shared.claim_held(rec);
+  // Only if the store still holds it: a call it dropped (its holder gone
+  // for a minute past the deadline) must not get a decision nobody acts on.
+  auto claimed = shared.claim_held(rec, true);
   if (!claimed) return Err(unavailable(claimed.error().message));
   if (claimed->claim == HeldClaim::kAlreadyDecided)
     return Err(ApprovalError{ApprovalError::Code::kAlreadyResolved,

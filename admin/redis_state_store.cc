@@ -97,7 +97,8 @@ end
 return 1)";
 
 // KEYS[1] approvals:held, KEYS[2] approvals:decided, KEYS[3] approvals:decided:at, KEYS[4] approvals:held:at.
-// ARGV id, record json, channel, message, publish (1/0), keep ms, max records.
+// ARGV id, record json, channel, message, publish (1/0), keep ms, max records,
+// only if held (1/0: a call not in KEYS[1] is then not recorded either).
 // Returns {1 claimed | 0 not shared (recorded all the same), ""} or
 // {2, the record of the decision that came first}. Decided records older
 // than `keep` ms are dropped, and the oldest beyond `max` records.
@@ -107,6 +108,7 @@ if old then return {2, old} end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local held = redis.call('HDEL', KEYS[1], ARGV[1])
+if held == 0 and ARGV[8] == '1' then return {0, ''} end
 redis.call('ZREM', KEYS[4], ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('ZADD', KEYS[3], now, ARGV[1])
@@ -395,7 +397,8 @@ static const RedisStateStore::Script* claim_script() {
   return &s;
 }
 
-std::vector<std::string> RedisStateStore::claim_args(const ApprovalRecord& record, bool publish) const {
+std::vector<std::string> RedisStateStore::claim_args(const ApprovalRecord& record, bool publish,
+                                                     bool only_if_held) const {
   auto j = to_json(record);
   return {record.id,
           j.dump(),
@@ -403,7 +406,8 @@ std::vector<std::string> RedisStateStore::claim_args(const ApprovalRecord& recor
           publish ? message("decided", {{"record", j}}) : std::string(),
           publish ? "1" : "0",
           std::to_string(options_.decided_keep.count()),
-          std::to_string(options_.decided_max)};
+          std::to_string(options_.decided_max),
+          only_if_held ? "1" : "0"};
 }
 
 namespace {
@@ -433,13 +437,13 @@ void RedisStateStore::claim_held_async(const ApprovalRecord& record,
     return;
   }
   eval(*claim_script(), {key("approvals:held"), key("approvals:decided"), key("approvals:decided:at"), key("approvals:held:at")},
-       claim_args(record, false), [done = std::move(done)](RedisLink::Reply r) { done(claim_result(r)); });
+       claim_args(record, false, false), [done = std::move(done)](RedisLink::Reply r) { done(claim_result(r)); });
 }
 
-Result<HeldClaimResult> RedisStateStore::claim_held(const ApprovalRecord& record) {
+Result<HeldClaimResult> RedisStateStore::claim_held(const ApprovalRecord& record, bool only_if_held) {
   return claim_result(call_eval(*claim_script(),
                                 {key("approvals:held"), key("approvals:decided"), key("approvals:decided:at"), key("approvals:held:at")},
-                                claim_args(record, true)));
+                                claim_args(record, true, only_if_held)));
 }
 
 Result<std::optional<SharedHeldCall>> RedisStateStore::find_held(const std::string& id) {

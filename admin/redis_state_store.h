@@ -82,7 +82,7 @@ class RedisStateStore final : public StateStore {
 
   void sync_approvals(std::function<void(const ApprovalRecord&)> decided) override;
   void share_held(const SharedHeldCall& call) override;
-  Result<HeldClaimResult> claim_held(const ApprovalRecord& record) override;
+  Result<HeldClaimResult> claim_held(const ApprovalRecord& record, bool only_if_held) override;
   void claim_held_async(const ApprovalRecord& record, std::function<void(Result<HeldClaimResult>)> done) override;
   Result<std::optional<SharedHeldCall>> find_held(const std::string& id) override;
   Result<std::vector<SharedHeldCall>> list_held() override;
@@ -115,7 +115,7 @@ class RedisStateStore final : public StateStore {
   RedisLink::Reply call_eval(const Script& script, std::vector<std::string> keys, std::vector<std::string> args);
   std::string key(std::string_view name) const { return options_.prefix + std::string(name); }
   std::string message(const char* type, nlohmann::json body) const;
-  std::vector<std::string> claim_args(const ApprovalRecord& record, bool publish) const;
+  std::vector<std::string> claim_args(const ApprovalRecord& record, bool publish, bool only_if_held) const;
   std::vector<std::string> lift_args(const std::string& id) const;
 
   RedisLink& link_;

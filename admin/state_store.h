@@ -139,7 +139,9 @@ class StateStore {
   // threads only) tells the holder; claim_held_async (the holder's own
   // resolutions: timeout, disconnect, kill) tells nobody, and `done` runs on
   // the store's thread (or at once).
-  virtual Result<HeldClaimResult> claim_held(const ApprovalRecord&) { return HeldClaimResult{}; }
+  // `only_if_held`: a call the store does not hold (kNotShared) is not
+  // recorded as decided either (an approver deciding a call held elsewhere).
+  virtual Result<HeldClaimResult> claim_held(const ApprovalRecord&, bool /*only_if_held*/) { return HeldClaimResult{}; }
   virtual void claim_held_async(const ApprovalRecord&, std::function<void(Result<HeldClaimResult>)> done) {
     done(HeldClaimResult{});
   }
