@@ -17,6 +17,7 @@
 #include "gateway/errors.h"
 #include "gateway/held_progress.h"
 #include "gateway/http_rules.h"
+#include "gateway/kill_message.h"
 #include "gateway/legacy_sse.h"
 #include "gateway/log.h"
 #include "gateway/mcp2026.h"
@@ -705,10 +706,7 @@ Awaitable<bool> Session::send_killed(RequestContext& ctx, const admin::KillSwitc
       }
     log->append(audit::make_decision_record(f, log->hasher()), [](const audit::AuditStatus&) {});
   }
-  std::string msg = "Forbidden: stopped by kill switch " + ks.id + " (" +
-                    std::string(admin::kill_kind_name(ks.kind)) + (ks.target.empty() ? "" : ": " + ks.target) +
-                    ")" + (ks.reason.empty() ? "" : ": " + ks.reason);
-  co_return co_await send_rpc_error(c_, ctx, 403, ctx.rpc.first_id(), kForbidden, msg, ctx.keep_alive);
+  co_return co_await send_rpc_error(c_, ctx, 403, ctx.rpc.first_id(), kForbidden, kill_message(ks), ctx.keep_alive);
 }
 
 Awaitable<std::optional<std::string>> Session::hold_for_approval(RequestContext& ctx) {

@@ -11,6 +11,7 @@
 #include "gateway/errors.h"
 #include "gateway/held_progress.h"
 #include "gateway/http_rules.h"
+#include "gateway/kill_message.h"
 #include "gateway/await_callback.h"
 #include "gateway/log.h"
 #include "gateway/mcp2026.h"
@@ -27,6 +28,10 @@ using namespace boost::asio::experimental::awaitable_operators;
 // Small on purpose: a thousand open streams must fit in a few MB.
 constexpr std::size_t kRelayChunk = 4096;
 constexpr std::size_t kMaxBuffered = 8 << 20;  // initialize answers and results Portcullis rewrites
+// A kill switch that cuts a POST's SSE answer gives the client this long for
+// the last event: the connection is closed by then whatever the client does
+// (the kill's promise is "closed within 100 ms").
+constexpr auto kKillAnswerBound = 50ms;
 
 std::string header(const http::fields& f, std::string_view name) {
   auto it = f.find(beast::string_view(name.data(), name.size()));
@@ -42,12 +47,18 @@ class Exchange {
  public:
   Exchange(Conn& c, RequestContext& ctx, Request& req)
       : c_(c), ctx_(ctx), req_(req), up_(*ctx.upstream), pool_(c.worker.pool(up_)), header_sent_(ctx.stream_open) {}
+  Exchange(const Exchange&) = delete;
+  Exchange& operator=(const Exchange&) = delete;
+  ~Exchange();
 
   // Returns whether the downstream connection may be reused.
   Awaitable<bool> run();
   // Ids of requests in this POST, for cancellation.
   std::vector<nlohmann::json> request_ids() const;
   const std::string& upstream_session() const { return upstream_session_; }
+  // Ids of requests a kill switch cut (answered with its error): the upstream
+  // is told they are cancelled.
+  const std::vector<nlohmann::json>& killed_ids() const { return killed_ids_; }
 
  private:
   void build_upstream_request();
@@ -82,6 +93,20 @@ class Exchange {
   // cuts it; undone when the returned guard goes.
   struct StreamRegistration;
   StreamRegistration register_stream();
+  // The registry's cut: the upstream is closed at once; a POST's answer
+  // (relay_sse, requests still open) is then ended by answer_killed, else the
+  // client's connection is closed too.
+  void cut(const admin::KillSwitch& ks);
+  // Closes the client's connection kKillAnswerBound after a cut, should the
+  // last event not be out by then (a client that does not read). Shared with
+  // the timer's handler, which may run after the exchange is gone.
+  struct KillDeadline {
+    net::steady_timer timer;
+    Conn* conn;
+  };
+  // After a cut: one error event per request still open, then the end of the
+  // body; the connection is not reused.
+  Awaitable<bool> answer_killed();
 
   Conn& c_;
   RequestContext& ctx_;
@@ -96,7 +121,19 @@ class Exchange {
   credentials::Provider* provider_ = nullptr;
   std::optional<credentials::Credential> credential_;
   bool relaying_ = false;  // on an open stream: the upstream's events are being relayed
+  bool answers_cut_ = false;  // relay_sse: a cut ends the stream with errors for pending_
+  std::vector<nlohmann::json> pending_;  // relay_sse: ids of requests not answered yet
+  std::optional<std::string> killed_;    // set by cut(): the kill's JSON-RPC error message
+  std::vector<nlohmann::json> killed_ids_;
+  std::shared_ptr<KillDeadline> kill_deadline_;
 };
+
+Exchange::~Exchange() {
+  if (kill_deadline_) {
+    kill_deadline_->conn = nullptr;
+    kill_deadline_->timer.cancel();
+  }
+}
 
 Awaitable<bool> Exchange::attach_credential() {
   if (up_.credential.empty()) co_return true;
@@ -293,7 +330,9 @@ Awaitable<bool> Exchange::relay_filtered_json() {
 }
 
 void Exchange::finish_upstream() {
-  if (uc_ && rp_->is_done() && rp_->keep_alive()) pool_.release(std::move(uc_));
+  // Not after a cut: its socket is closed.
+  if (uc_ && rp_->is_done() && rp_->keep_alive() && uc_->stream.tcp().socket().is_open())
+    pool_.release(std::move(uc_));
   uc_.reset();
 }
 
@@ -420,12 +459,46 @@ struct Exchange::StreamRegistration {
 
 Exchange::StreamRegistration Exchange::register_stream() {
   c_.worker.state().active_streams++;
-  auto it = c_.worker.add_stream({ctx_.principal, up_.name, [this] {
-                                    error_code ignored;
-                                    c_.stream.tcp().socket().close(ignored);
-                                    if (uc_) uc_->stream.tcp().socket().close(ignored);
-                                  }});
+  auto it = c_.worker.add_stream({ctx_.principal, up_.name, [this](const admin::KillSwitch& ks) { cut(ks); }});
   return StreamRegistration{c_.worker, it};
+}
+
+void Exchange::cut(const admin::KillSwitch& ks) {
+  error_code ignored;
+  // Nothing more is relayed: the pending read ends with operation_aborted.
+  if (uc_) uc_->stream.tcp().socket().close(ignored);
+  ctx_.error_class = "killed";
+  if (!answers_cut_ || pending_.empty()) {
+    // A stream no request waits on (or all answered): closing says it all.
+    c_.stream.tcp().socket().close(ignored);
+    return;
+  }
+  killed_ = kill_message(ks);
+  // A write to the client may be under way (the relay awaits it, not the
+  // upstream): the deadline bounds it and the last event alike.
+  kill_deadline_ = std::make_shared<KillDeadline>(KillDeadline{net::steady_timer(c_.worker.ioc()), &c_});
+  kill_deadline_->timer.expires_after(kKillAnswerBound);
+  kill_deadline_->timer.async_wait([d = kill_deadline_](error_code ec) {
+    if (ec || !d->conn) return;
+    error_code ignored;
+    d->conn->stream.tcp().socket().close(ignored);
+  });
+}
+
+Awaitable<bool> Exchange::answer_killed() {
+  uc_.reset();
+  log::warn("kill switch cut a streamed answer", {{"request_id", ctx_.request_id}, {"upstream", up_.name},
+                                                  {"answered_requests", pending_.size()}});
+  std::string out;
+  for (const auto& id : pending_) out += sse_message(rpc_error_body(id, kForbidden, *killed_));
+  killed_ids_ = std::move(pending_);
+  pending_.clear();
+  if (!c_.stream.tcp().socket().is_open()) co_return false;  // the deadline passed first
+  auto [wec, wn] = co_await c_.stream.visit(
+      [&](auto& s) { return net::async_write(s, http::make_chunk(net::buffer(out)), kNoThrow); });
+  if (wec) co_return false;
+  auto [ec, n] = co_await c_.stream.visit([&](auto& s) { return net::async_write(s, http::make_chunk_last(), kNoThrow); });
+  co_return false;
 }
 
 Awaitable<bool> Exchange::end_stream_with_error(int code, std::string_view message) {
@@ -486,9 +559,9 @@ Awaitable<bool> Exchange::relay_sse() {
     if (!co_await write_down_header(h)) co_return false;
   }
   relaying_ = true;
+  pending_ = request_ids();  // answered ids are removed as they pass
+  answers_cut_ = true;
   auto registered = register_stream();
-
-  auto pending = request_ids();  // answered ids are removed as they pass
   const bool filter = filters_list();
   SseParser parser;
   std::vector<SseEvent> events;
@@ -498,6 +571,7 @@ Awaitable<bool> Exchange::relay_sse() {
   bool timed_out = false;
   while (!rp_->is_done()) {
     auto [ec, got] = co_await read_up(buf, sizeof buf, up_.timeouts.stream_idle);
+    if (killed_) co_return co_await answer_killed();
     if (ec == net::error::operation_aborted) co_return false;  // the client left or a kill cut us
     if (ec) {
       upstream_failed = true;
@@ -512,7 +586,7 @@ Awaitable<bool> Exchange::relay_sse() {
     if (events.empty()) continue;
     out.clear();
     for (auto& ev : events) {
-      if ((!pending.empty() || ctx_.modern || ctx_.progress_sent > 0) && !ev.data.empty()) {
+      if ((!pending_.empty() || ctx_.modern || ctx_.progress_sent > 0) && !ev.data.empty()) {
         nlohmann::json m;
         bool parsed = parse_json_strict(ev.data, m) && m.is_object();
         if (parsed && shift_progress(m, ctx_.progress_token, ctx_.progress_sent)) {
@@ -528,7 +602,7 @@ Awaitable<bool> Exchange::relay_sse() {
           continue;
         }
         if (parsed && m.contains("id") && (m.contains("result") || m.contains("error"))) {
-          std::erase(pending, m["id"]);
+          std::erase(pending_, m["id"]);
           if (filter && filter_message(m)) {
             out += sse_message(m.dump(), ev.id);
             continue;
@@ -543,13 +617,14 @@ Awaitable<bool> Exchange::relay_sse() {
         [&](auto& s) { return net::async_write(s, http::make_chunk(net::buffer(out)), kNoThrow); });
     if (wec) co_return false;  // the client is gone; the caller cancels upstream
   }
+  if (killed_) co_return co_await answer_killed();  // cut as the upstream's last bytes went out
   if (upstream_failed) {
     uc_.reset();
     log::warn("upstream stream ended abnormally",
               {{"request_id", ctx_.request_id}, {"upstream", up_.name}, {"timed_out", timed_out}});
     // Answer what the upstream left unanswered, so no client waits forever.
     out.clear();
-    for (const auto& id : pending)
+    for (const auto& id : pending_)
       out += sse_message(rpc_error_body(id, timed_out ? kUpstreamTimeout : kUpstreamUnavailable,
                                         timed_out ? "Upstream stream idle timeout"
                                                   : "Upstream closed the stream before responding"));
@@ -643,7 +718,7 @@ namespace {
 // Tells the upstream that the client gave up (MCP cancellation), on a fresh
 // exchange that no client waits for.
 Awaitable<void> send_cancellations(Worker& w, RuntimePtr rt, config::UpstreamConfig up, std::string usid,
-                                   std::string version, std::vector<nlohmann::json> ids) {
+                                   std::string version, std::vector<nlohmann::json> ids, std::string reason) {
   auto& pool = w.pool(up);
   for (const auto& id : ids) {
     auto [conn, err] = co_await pool.acquire();
@@ -656,7 +731,7 @@ Awaitable<void> send_cancellations(Worker& w, RuntimePtr rt, config::UpstreamCon
     if (!version.empty()) req.set("MCP-Protocol-Version", version);
     nlohmann::json note = {{"jsonrpc", "2.0"},
                            {"method", "notifications/cancelled"},
-                           {"params", {{"requestId", id}, {"reason", "client disconnected"}}}};
+                           {"params", {{"requestId", id}, {"reason", reason}}}};
     req.body() = note.dump();
     req.keep_alive(true);
     req.prepare_payload();
@@ -679,7 +754,15 @@ Awaitable<bool> forward(Conn& c, RequestContext& ctx, Request& req) {
   // The watcher's read must not time out: writes set their own deadline.
   c.stream.tcp().expires_never();
   auto outcome = co_await (x.run() || watch_client(c));
-  if (outcome.index() == 0) co_return std::get<0>(outcome);
+  if (outcome.index() == 0) {
+    // 2026-07-28: closing the upstream stream (done by the cut) is the cancellation.
+    if (!x.killed_ids().empty() && !ctx.modern)
+      net::co_spawn(c.worker.ioc(),
+                    send_cancellations(c.worker, c.runtime, *ctx.upstream, x.upstream_session(),
+                                       ctx.protocol_version, x.killed_ids(), "stopped by a kill switch"),
+                    net::detached);
+    co_return std::get<0>(outcome);
+  }
 
   // The client went away mid-request.
   auto ids = x.request_ids();
@@ -690,7 +773,7 @@ Awaitable<bool> forward(Conn& c, RequestContext& ctx, Request& req) {
   if (!ids.empty() && !ctx.modern)
     net::co_spawn(c.worker.ioc(),
                   send_cancellations(c.worker, c.runtime, *ctx.upstream, x.upstream_session(),
-                                     ctx.protocol_version, std::move(ids)),
+                                     ctx.protocol_version, std::move(ids), "client disconnected"),
                   net::detached);
   co_return false;
 }

@@ -73,16 +73,19 @@ std::list<Worker::ActiveStream>::iterator Worker::add_stream(ActiveStream s) {
 
 void Worker::remove_stream(std::list<ActiveStream>::iterator it) { streams_.erase(it); }
 
-std::size_t Worker::cut_streams(const std::function<bool(const ActiveStream&)>& covered) {
+std::size_t Worker::cut_streams(const StreamCover& covering) {
   std::size_t n = 0;
-  // cut() only closes sockets; the relays notice and unregister later.
-  for (auto& s : streams_)
-    if (s.cut && covered(s)) {
+  // cut() only closes sockets or starts a last write; the relays notice and
+  // unregister later.
+  for (auto& s : streams_) {
+    if (!s.cut) continue;
+    if (auto ks = covering(s)) {
       auto cut = std::move(s.cut);
       s.cut = nullptr;
-      cut();
+      cut(*ks);
       ++n;
     }
+  }
   return n;
 }
 

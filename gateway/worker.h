@@ -21,6 +21,10 @@
 #include "identity/principal.h"
 #include "policy/limit_counter.h"
 
+namespace portcullis::admin {
+struct KillSwitch;
+}
+
 namespace portcullis::gateway {
 
 class Worker;
@@ -71,12 +75,16 @@ class Worker {
   struct ActiveStream {
     identity::PrincipalPtr principal;  // null on `auth: none` routes
     std::string upstream;
-    std::function<void()> cut;  // closes the agent's connection
+    // Ends the stream for the kill switch that covers it: closes the agent's
+    // connection, after a last event answering the requests still open where
+    // the stream is a POST's answer (proxy.cc). Runs on this worker; never blocks.
+    std::function<void(const admin::KillSwitch&)> cut;
   };
   std::list<ActiveStream>::iterator add_stream(ActiveStream s);
   void remove_stream(std::list<ActiveStream>::iterator it);
-  // Cuts every stream `covered` answers true for (worker thread only).
-  std::size_t cut_streams(const std::function<bool(const ActiveStream&)>& covered);
+  // Cuts every stream `covering` names a kill switch for (worker thread only).
+  using StreamCover = std::function<std::shared_ptr<const admin::KillSwitch>(const ActiveStream&)>;
+  std::size_t cut_streams(const StreamCover& covering);
 
   // Legacy HTTP+SSE streams by id: a POST served on any worker reaches its
   // stream by posting to this worker (legacy_sse.cc). Worker thread only.

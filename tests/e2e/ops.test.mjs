@@ -2,9 +2,13 @@
 // with real identities (tokens from fixtures/idp.mjs on oidc-provider).
 //
 //   - an agent streaming a long tools/call (upstream `slow_count`, SSE) is
-//     killed mid-stream: its stream closes (the time is measured and printed),
-//     its next calls get 403 -32003, another agent streaming at the same time
-//     is not disturbed and keeps working;
+//     killed mid-stream: its stream closes (the time is measured and printed)
+//     with a last event answering the call -32003 naming the switch, its next
+//     calls get 403 -32003, another agent streaming at the same time is not
+//     disturbed and keeps working;
+//   - the same through the official SDK client: callTool rejects with -32003
+//     naming the switch within the bound, instead of waiting for an answer
+//     that never comes;
 //   - kill by owner stops every agent of that owner and no other;
 //   - kill all, kill upstream;
 //   - a gateway restart keeps the kill (admin.state_file); lifting restores;
@@ -20,7 +24,7 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { DIRECT, Stack, TMP_DIR, freePort, sleep, startGateway, startUpstream, stopGatewayCleanly } from './lib/gateway.mjs';
-import { expectJsonRpcError, httpRequest, postJson, rawHandshake } from './lib/mcp.mjs';
+import { closeQuietly, connectClient, expectJsonRpcError, httpRequest, postJson, rawHandshake } from './lib/mcp.mjs';
 import { openStream } from './lib/stream.mjs';
 import { startIdp } from './lib/oauth.mjs';
 
@@ -220,13 +224,14 @@ describe('ops: kill switches end to end (identity from the OpenID provider fixtu
     await handshake('agent-a');
     await handshake('agent-b');
     await up.reset();
-    const slow = (agent, label) =>
+    const slow = (agent, label, id = ++rpcId) =>
       openStream(
         mcpUrl(),
-        { jsonrpc: '2.0', id: ++rpcId, method: 'tools/call', params: { name: 'slow_count', arguments: { n: 60, delay_ms: 100, label }, _meta: { progressToken: label } } },
+        { jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'slow_count', arguments: { n: 60, delay_ms: 100, label }, _meta: { progressToken: label } } },
         { headers: sessionHeaders(agent) },
       );
-    const a = slow('agent-a', 'a-stream');
+    const aId = ++rpcId;
+    const a = slow('agent-a', 'a-stream', aId);
     const b = slow('agent-b', 'b-stream');
     try {
       await a.waitFor((s) => progressCount(s) >= 3, 15000, 'agent-a: 3 progress notifications');
@@ -249,6 +254,13 @@ describe('ops: kill switches end to end (identity from the OpenID provider fixtu
       );
       assert.ok(sinceRequest <= KILL_STREAM_BOUND_MS, `stream closed ${sinceRequest.toFixed(1)} ms after the kill request (bound ${KILL_STREAM_BOUND_MS} ms)`);
       assert.ok(!a.messages.some((m) => m.result), 'agent-a never got the result of the killed call');
+      // The last event answers the cut call: the kill's code and message.
+      const answer = a.messages.find((m) => m.id === aId && m.error);
+      assert.ok(answer, `agent-a's stream ends with an error answering id ${aId}: ${a.raw.slice(-400)}`);
+      assert.equal(answer.error.code, KILLED, `code of the answer: ${JSON.stringify(answer)}`);
+      assert.match(answer.error.message, /^Forbidden: stopped by kill switch /, `message of the answer: ${answer.error.message}`);
+      assert.ok(answer.error.message.includes(ks.id) && answer.error.message.includes('e2e: mid-stream'), `the answer names ${ks.id} and its reason: ${answer.error.message}`);
+      assert.equal(a.how, 'end', `the stream ends as a complete HTTP body after the answer (not a reset): ${a.how} ${a.error?.code ?? ''}`);
 
       // The upstream call is abandoned too (the upstream sees its stream close).
       let aborted;
@@ -281,6 +293,65 @@ describe('ops: kill switches end to end (identity from the OpenID provider fixtu
     } finally {
       a.abort();
       b.abort();
+    }
+  });
+
+  test('SDK client: a tools/call streaming when its agent is killed rejects with the kill switch\'s error, within the bound', async () => {
+    await up.reset();
+    const { client } = await connectClient(mcpUrl(), { headers: bearer('agent-a'), name: 'e2e-killed-sdk' });
+    let ks;
+    try {
+      let progress = 0;
+      let third;
+      const thirdSeen = new Promise((resolve) => {
+        third = resolve;
+      });
+      const call = client
+        .callTool({ name: 'slow_count', arguments: { n: 60, delay_ms: 100, label: 'sdk-a' } }, undefined, {
+          onprogress: () => {
+            if (++progress === 3) third();
+          },
+          timeout: 60000,
+        })
+        .then(
+          (result) => ({ result, at: performance.now() }),
+          (error) => ({ error, at: performance.now() }),
+        );
+      let timer;
+      await Promise.race([
+        thirdSeen,
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`3 progress notifications not received within 15 s (${progress})`)), 15000);
+        }),
+      ]).finally(() => clearTimeout(timer));
+
+      const t0 = performance.now();
+      ks = await kill({ agent: 'agent-a' }, 'e2e: sdk call cut');
+      const outcome = await Promise.race([
+        call,
+        new Promise((resolve) => {
+          timer = setTimeout(() => resolve({ pending: true }), 5000);
+        }),
+      ]).finally(() => clearTimeout(timer));
+      assert.ok(!outcome.pending, 'callTool still has no answer 5 s after the kill');
+      const took = outcome.at - t0;
+      console.log(`# kill -> SDK callTool rejected: ${took.toFixed(1)} ms after POST /admin/v1/kill was sent (${progress} progress notifications before)`);
+      assert.ok(outcome.error, `callTool rejects after the kill, got a result: ${JSON.stringify(outcome.result)}`);
+      assert.equal(outcome.error.code, KILLED, `the SDK's error carries the kill's code: ${outcome.error.code} ${outcome.error.message}`);
+      assert.match(outcome.error.message, /Forbidden: stopped by kill switch /, `the SDK's error carries the kill's message: ${outcome.error.message}`);
+      assert.ok(outcome.error.message.includes(ks.id) && outcome.error.message.includes('e2e: sdk call cut'), `the message names ${ks.id} and its reason: ${outcome.error.message}`);
+      assert.ok(took <= KILL_STREAM_BOUND_MS, `callTool rejected ${took.toFixed(1)} ms after the kill request (bound ${KILL_STREAM_BOUND_MS} ms)`);
+
+      // The upstream call is abandoned too.
+      let aborted;
+      for (const deadline = Date.now() + 5000; Date.now() < deadline; await sleep(50)) {
+        aborted = (await up.events()).find((e) => e.event === 'slow_count_aborted' && e.label === 'sdk-a');
+        if (aborted) break;
+      }
+      assert.ok(aborted, `the upstream's slow_count for the SDK call was aborted: ${JSON.stringify(await up.events())}`);
+    } finally {
+      await closeQuietly(client);
+      if (ks) await lift(ks.id);
     }
   });
 
