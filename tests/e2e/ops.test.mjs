@@ -9,6 +9,9 @@
 //   - the same through the official SDK client: callTool rejects with -32003
 //     naming the switch within the bound, instead of waiting for an answer
 //     that never comes;
+//   - a client that stops reading its stream (the gateway's write to it
+//     stalled) does not hold the cut back: the gateway drops its connection
+//     within the bound anyway;
 //   - kill by owner stops every agent of that owner and no other;
 //   - kill all, kill upstream;
 //   - a gateway restart keeps the kill (admin.state_file); lifting restores;
@@ -21,6 +24,7 @@
 import { after, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import http from 'node:http';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { DIRECT, Stack, TMP_DIR, freePort, sleep, startGateway, startUpstream, stopGatewayCleanly } from './lib/gateway.mjs';
@@ -351,6 +355,58 @@ describe('ops: kill switches end to end (identity from the OpenID provider fixtu
       assert.ok(aborted, `the upstream's slow_count for the SDK call was aborted: ${JSON.stringify(await up.events())}`);
     } finally {
       await closeQuietly(client);
+      if (ks) await lift(ks.id);
+    }
+  });
+
+  test('a client that stops reading its stream does not hold the cut back: its connection is dropped within the bound', async () => {
+    await handshake('agent-a');
+    await up.reset();
+    const openStreams = async () => {
+      const r = await httpRequest(adminBase + '/metrics');
+      return Number(/^portcullis_open_streams (\d+)/m.exec(r.body)?.[1]);
+    };
+    const before = await openStreams();
+    // A flood of big progress events (50 KB each): more than the socket
+    // buffers hold once the client stops reading, so the gateway's write stalls.
+    const body = JSON.stringify({ jsonrpc: '2.0', id: ++rpcId, method: 'tools/call', params: { name: 'slow_count', arguments: { n: 1000, delay_ms: 2, label: 'x'.repeat(50000) }, _meta: { progressToken: 'stall' } } });
+    const u = new URL(mcpUrl());
+    const req = http.request({
+      host: u.hostname, port: u.port, path: u.pathname, method: 'POST', agent: false,
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'content-length': Buffer.byteLength(body), ...sessionHeaders('agent-a') },
+    });
+    req.on('error', () => {});
+    const firstBytes = new Promise((resolve) => {
+      req.on('response', (res) => {
+        res.on('error', () => {});
+        res.once('data', () => {
+          res.pause(); // never read again: the gateway's writes fill the buffers and stall
+          resolve();
+        });
+      });
+    });
+    req.end(body);
+    let ks;
+    try {
+      await firstBytes;
+      await sleep(2500); // the flood outruns the socket buffers
+      assert.equal(await openStreams(), before + 1, 'the stalled stream is open before the kill');
+      const t0 = performance.now();
+      ks = await kill({ agent: 'agent-a' }, 'e2e: stalled reader');
+      const tKilled = performance.now();
+      let closedAt;
+      for (const deadline = t0 + 5000; performance.now() < deadline; await sleep(5)) {
+        if ((await openStreams()) === before) {
+          closedAt = performance.now();
+          break;
+        }
+      }
+      assert.ok(closedAt, 'the stalled stream is still open 5 s after the kill');
+      const took = closedAt - t0;
+      console.log(`# kill -> stalled reader's stream dropped: ${took.toFixed(1)} ms after POST /admin/v1/kill was sent (seen on /metrics; the admin call took ${(tKilled - t0).toFixed(1)} ms)`);
+      assert.ok(took <= KILL_STREAM_BOUND_MS, `the stalled stream was dropped ${took.toFixed(1)} ms after the kill request (bound ${KILL_STREAM_BOUND_MS} ms)`);
+    } finally {
+      req.destroy();
       if (ks) await lift(ks.id);
     }
   });
