@@ -572,7 +572,7 @@ Awaitable<bool> Exchange::relay_sse() {
   while (!rp_->is_done()) {
     auto [ec, got] = co_await read_up(buf, sizeof buf, up_.timeouts.stream_idle);
     if (killed_) co_return co_await answer_killed();
-    if (ec == net::error::operation_aborted) co_return false;  // the client left or a kill cut us
+    if (ec == net::error::operation_aborted) co_return false;  // the client left, or a kill closed a stream no request waits on
     if (ec) {
       upstream_failed = true;
       timed_out = ec == beast::error::timeout;
