@@ -79,6 +79,17 @@ describe('credentials: upstream credentials from each provider kind', { skip: SK
     return c;
   }
   const lastRequests = async (up, since) => (await up.requests()).filter((r) => r.seq > since);
+  // The same, once the upstream has checked every one of them: the SDK's
+  // GET stream can still be in the upstream's credential check (status null)
+  // when the call it follows has been answered.
+  const settledRequests = async (up, since, timeoutMs = 5000) => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const reqs = await lastRequests(up, since);
+      if (reqs.every((r) => r.status !== null) || Date.now() > deadline) return reqs;
+      await sleep(50);
+    }
+  };
   const maxSeq = async (up) => (await up.requests()).reduce((m, r) => Math.max(m, r.seq), 0);
   const tokenRequestsFor = async (clientId) => (await idp.tokenRequests()).filter((e) => e.client_id === clientId);
 
@@ -316,7 +327,7 @@ describe('credentials: upstream credentials from each provider kind', { skip: SK
     assert.equal(tr.status, 200);
     assert.equal(tr.resource, 'https://cc.upstream.example');
     assert.equal(tr.scope, 'crm.read');
-    const seen = await lastRequests(ups.cc, since);
+    const seen = await settledRequests(ups.cc, since);
     assert.equal(seen.length, 20);
     for (const req of seen) {
       assert.equal(req.status, 'passed', `request ${req.seq}: ${req.auth?.reason}`);
@@ -338,7 +349,7 @@ describe('credentials: upstream credentials from each provider kind', { skip: SK
     await ups.cc.reject(1);
     const r = await client.callTool({ name: 'echo', arguments: { text: 'after 401' } });
     assert.deepEqual(r.content, [{ type: 'text', text: 'after 401' }], 'the agent never sees the 401');
-    const seen = await lastRequests(ups.cc, since);
+    const seen = await settledRequests(ups.cc, since);
     assert.equal(seen.length, 2, `upstream requests: ${JSON.stringify(seen.map((q) => [q.status, q.auth?.reason]))}`);
     assert.equal(seen[0].status, 401);
     assert.equal(seen[1].status, 'passed');
@@ -400,7 +411,7 @@ describe('credentials: upstream credentials from each provider kind', { skip: SK
     const bySubject = Object.fromEntries(exchanges.map((e) => [e.subject.client_id, e]));
     assert.equal(bySubject['agent-1'].subject.jti, jwtClaims(auth['agent-1']).jti, "agent-1's own token was the subject_token");
     assert.equal(bySubject['agent-2'].subject.jti, jwtClaims(auth['agent-2']).jti, "agent-2's own token was the subject_token");
-    const seen = await lastRequests(ups.exchange, since);
+    const seen = await settledRequests(ups.exchange, since);
     assert.ok(seen.length >= 6);
     for (const req of seen) {
       assert.equal(req.status, 'passed', `request ${req.seq}: ${req.auth?.reason}`);
@@ -444,7 +455,7 @@ describe('credentials: upstream credentials from each provider kind', { skip: SK
     }
     assert.ok(claims.exp - claims.iat <= 120, `ttl 2m: exp - iat = ${claims.exp - claims.iat}`);
     assert.ok(claims.jti);
-    const seen = await lastRequests(ups.jwt, since);
+    const seen = await settledRequests(ups.jwt, since);
     for (const req of seen) {
       assert.equal(req.status, 'passed', `request ${req.seq}: ${req.auth?.reason}`);
       const h = jwtHeader(req.auth.token);
@@ -542,7 +553,7 @@ describe('credentials: upstream credentials from each provider kind', { skip: SK
     const since = await maxSeq(ups.cc);
     const res = await postJson(route('cc'), initializeMessage(undefined, 31), { headers: headersFor('agent-2'), timeoutMs: 30000 });
     assert.equal(res.status, 200, `initialize after the IdP rotated: ${res.status} ${res.body.slice(0, 300)}`);
-    const seen = await lastRequests(ups.cc, since);
+    const seen = await settledRequests(ups.cc, since);
     assert.deepEqual(
       seen.map((q) => q.status),
       [401, 'passed'],
