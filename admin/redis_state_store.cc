@@ -42,24 +42,33 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('PUBLISH', ARGV[3], ARGV[4])
 return 1)";
 
+// Lua prelude of the scripts that keep decided entries: drops the members of
+// `hash` whose time in `zset` is older than `keep` ms (100 a call), and the
+// oldest beyond `max`.
+const std::string kTrim = R"(
+local function trim(hash, zset, now, keep, max)
+  local gone = redis.call('ZRANGEBYSCORE', zset, '-inf', now - keep, 'LIMIT', 0, 100)
+  local extra = redis.call('ZCARD', zset) - #gone - max
+  if extra > 0 then
+    for _, x in ipairs(redis.call('ZRANGE', zset, #gone, #gone + extra - 1)) do gone[#gone + 1] = x end
+  end
+  for _, x in ipairs(gone) do
+    redis.call('HDEL', hash, x)
+    redis.call('ZREM', zset, x)
+  end
+end
+)";
+
 // KEYS[1] kills, KEYS[2] kills:lifted, KEYS[3] kills:lifted:at. ARGV id,
 // channel, message, keep ms, max tombstones. The tombstone (lift time on
 // Redis's clock) is kept `keep` ms, and at most `max` of them.
-const char* kLift = R"(
+const std::string kLift = kTrim + R"(
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], now)
 redis.call('ZADD', KEYS[3], now, ARGV[1])
-local gone = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now - tonumber(ARGV[4]), 'LIMIT', 0, 100)
-local extra = redis.call('ZCARD', KEYS[3]) - #gone - tonumber(ARGV[5])
-if extra > 0 then
-  for _, x in ipairs(redis.call('ZRANGE', KEYS[3], #gone, #gone + extra - 1)) do gone[#gone + 1] = x end
-end
-for _, x in ipairs(gone) do
-  redis.call('HDEL', KEYS[2], x)
-  redis.call('ZREM', KEYS[3], x)
-end
+trim(KEYS[2], KEYS[3], now, tonumber(ARGV[4]), tonumber(ARGV[5]))
 redis.call('PUBLISH', ARGV[2], ARGV[3])
 return 1)";
 
@@ -102,7 +111,7 @@ return 1)";
 // Returns {1 claimed | 0 not shared (recorded all the same), ""} or
 // {2, the record of the decision that came first}. Decided records older
 // than `keep` ms are dropped, and the oldest beyond `max` records.
-const char* kClaim = R"(
+const std::string kClaim = kTrim + R"(
 local old = redis.call('HGET', KEYS[2], ARGV[1])
 if old then return {2, old} end
 local t = redis.call('TIME')
@@ -112,15 +121,7 @@ if held == 0 and ARGV[8] == '1' then return {0, ''} end
 redis.call('ZREM', KEYS[4], ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('ZADD', KEYS[3], now, ARGV[1])
-local gone = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now - tonumber(ARGV[6]), 'LIMIT', 0, 100)
-local extra = redis.call('ZCARD', KEYS[3]) - #gone - tonumber(ARGV[7])
-if extra > 0 then
-  for _, x in ipairs(redis.call('ZRANGE', KEYS[3], #gone, #gone + extra - 1)) do gone[#gone + 1] = x end
-end
-for _, x in ipairs(gone) do
-  redis.call('HDEL', KEYS[2], x)
-  redis.call('ZREM', KEYS[3], x)
-end
+trim(KEYS[2], KEYS[3], now, tonumber(ARGV[6]), tonumber(ARGV[7]))
 if held == 1 and ARGV[5] == '1' then redis.call('PUBLISH', ARGV[3], ARGV[4]) end
 return {held, ''})";
 
@@ -156,7 +157,7 @@ return out)";
 struct RedisStateStore::Script {
   std::string text;
   std::string sha;
-  explicit Script(const char* t) : text(t), sha(detail::sha1_hex(text)) {}
+  explicit Script(std::string t) : text(std::move(t)), sha(detail::sha1_hex(text)) {}
 };
 
 // Scripts are process-wide constants.
