@@ -16,6 +16,7 @@
 #include "gateway/conn.h"
 #include "gateway/errors.h"
 #include "gateway/held_progress.h"
+#include "gateway/http_fields.h"
 #include "gateway/http_rules.h"
 #include "gateway/kill_message.h"
 #include "gateway/legacy_sse.h"
@@ -34,11 +35,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using namespace boost::asio::experimental::awaitable_operators;
-
-std::string header(const http::fields& f, std::string_view name) {
-  auto it = f.find(beast::string_view(name.data(), name.size()));
-  return it == f.end() ? std::string() : std::string(it->value());
-}
 
 // The request-metadata headers of protocol revision 2026-07-28 as received.
 mcp2026::MirroredHeaders mirrored_headers(const http::fields& f) {

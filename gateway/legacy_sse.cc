@@ -19,6 +19,7 @@
 
 #include "gateway/await_callback.h"
 #include "gateway/errors.h"
+#include "gateway/http_fields.h"
 #include "gateway/http_rules.h"
 #include "gateway/legacy_endpoint.h"
 #include "gateway/legacy_route.h"
@@ -42,11 +43,6 @@ constexpr std::size_t kMaxQueued = 256 * 1024;
 // instead: its agent does not read it.
 constexpr std::size_t kMaxDelivered = 1024 * 1024;
 constexpr std::size_t kMaxPostAnswer = 64 * 1024;  // an upstream's answer to a POST ("Accepted")
-
-std::string header(const http::fields& f, std::string_view name) {
-  auto it = f.find(beast::string_view(name.data(), name.size()));
-  return it == f.end() ? std::string() : std::string(it->value());
-}
 
 std::int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())

@@ -10,6 +10,7 @@
 #include "gateway/conn.h"
 #include "gateway/errors.h"
 #include "gateway/held_progress.h"
+#include "gateway/http_fields.h"
 #include "gateway/http_rules.h"
 #include "gateway/kill_message.h"
 #include "gateway/await_callback.h"
@@ -32,11 +33,6 @@ constexpr std::size_t kMaxBuffered = 8 << 20;  // initialize answers and results
 // the last event: the connection is closed by then whatever the client does
 // (the kill's promise is "closed within 100 ms").
 constexpr auto kKillAnswerBound = 50ms;
-
-std::string header(const http::fields& f, std::string_view name) {
-  auto it = f.find(beast::string_view(name.data(), name.size()));
-  return it == f.end() ? std::string() : std::string(it->value());
-}
 
 std::int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
