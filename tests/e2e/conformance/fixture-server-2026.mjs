@@ -19,6 +19,7 @@
 // test://static-binary, template test://template/{id}/data.
 import crypto from 'node:crypto';
 import http from 'node:http';
+import { writeFetchResponse } from '../lib/fetch-bridge.mjs';
 import {
   McpServer,
   ResourceTemplate,
@@ -407,20 +408,7 @@ const srv = http.createServer(async (req, res) => {
     const response = await handler.fetch(
       new Request(`http://127.0.0.1:${srv.address().port}${req.url}`, { method: req.method, headers, body: body?.length ? body : undefined, signal: abort.signal }),
     );
-    const out = {};
-    response.headers.forEach((v, k) => {
-      out[k] = v;
-    });
-    res.writeHead(response.status, out);
-    if (!response.body) return res.end();
-    const reader = response.body.getReader();
-    res.on('close', () => reader.cancel().catch(() => {}));
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      res.write(value);
-    }
-    res.end();
+    await writeFetchResponse(res, response);
   } catch (e) {
     if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
     res.end(String(e?.stack ?? e));
