@@ -44,6 +44,8 @@ AuditLogOptions AuditLogOptions::from_config(const config::AuditConfig& cfg, std
   o.segment_bytes = cfg.segment_bytes;
   o.segment_age = cfg.segment_age;
   o.queue_limit = cfg.queue_limit;
+  o.group_commit_delay = std::chrono::duration_cast<std::chrono::microseconds>(cfg.group_commit_delay);
+  o.group_commit_records = cfg.group_commit_records;
   return o;
 }
 
@@ -56,7 +58,10 @@ struct AuditLog::State {
   mutable std::mutex mu;
   std::condition_variable cv;
   std::vector<Pending> queue;
-  bool writer_waiting = false;
+  bool writer_waiting = false;  // idle: the queue was empty
+  bool gathering = false;       // waiting for more records to share a sync
+  bool flush_requested = false;
+  Clock::time_point first_queued;  // when the queue last became non-empty
   bool failed = false;
   bool closing = false;
   bool stop = false;
@@ -99,13 +104,15 @@ struct AuditLog::State {
     }
     queue.push_back(std::move(p));
     writer_waiting = false;
+    flush_requested = true;  // operator actions do not wait for company
     lk.unlock();
     cv.notify_one();
   }
 
   // ---- framing (writer thread) ----
 
-  void frame(std::string_view kind_name, const nlohmann::json& fields, SysClock::time_point t, std::string& buf) {
+  template <class Fields>  // nlohmann::json or CanonicalFields
+  void frame(std::string_view kind_name, const Fields& fields, SysClock::time_point t, std::string& buf) {
     std::string time = format_time(t);
     body_buf.clear();
     canonical_record_into(body_buf, fields, Envelope{opt.instance, kind_name, last_hash, last_seq + 1, time});
@@ -132,8 +139,9 @@ struct AuditLog::State {
     checkpoints.fetch_add(1, std::memory_order_relaxed);
   }
 
-  void frame_record(nlohmann::json fields, std::string_view kind_name, SysClock::time_point t, std::string& buf) {
-    frame(kind_name, std::move(fields), t, buf);
+  template <class Fields>
+  void frame_record(const Fields& fields, std::string_view kind_name, SysClock::time_point t, std::string& buf) {
+    frame(kind_name, fields, t, buf);
     if (++records_since_cp >= std::max<std::uint64_t>(1, opt.checkpoint_records)) frame_checkpoint(buf);
   }
 
@@ -366,6 +374,11 @@ struct AuditLog::State {
       auto& p = batch[i];
       switch (p.op) {
         case Pending::Op::kRecord: {
+          if (!p.record.canonical.empty()) {  // built by record.cc: valid by construction
+            frame_record(p.record.canonical, p.record.kind, p.time, buf);
+            ++n_records;
+            break;
+          }
           std::string bad;
           if (!p.record.fields.is_object()) bad = "fields must be a JSON object";
           else if (p.record.kind.empty()) bad = "kind must not be empty";
@@ -376,7 +389,7 @@ struct AuditLog::State {
             item_errors.emplace_back(i, make_error(AuditError::Code::kInvalidRecord, bad));
             break;
           }
-          frame_record(std::move(p.record.fields), p.record.kind, p.time, buf);
+          frame_record(p.record.fields, p.record.kind, p.time, buf);
           ++n_records;
           break;
         }
@@ -492,6 +505,15 @@ struct AuditLog::State {
         writer_waiting = false;
       }
       if (queue.empty() && stop) break;
+      if (opt.group_commit_delay.count() > 0 && !queue.empty() && !stop && !flush_requested &&
+          queue.size() < opt.group_commit_records) {
+        gathering = true;
+        cv.wait_until(lk, first_queued + opt.group_commit_delay, [&] {
+          return stop || flush_requested || queue.size() >= opt.group_commit_records;
+        });
+        gathering = false;
+      }
+      flush_requested = false;
       batch.swap(queue);
       stats.queue_depth = 0;
       lk.unlock();
@@ -577,9 +599,12 @@ void AuditLog::append(Record record, DurableCallback on_durable) {
     ++s.rejected_full_unrecorded;
     ++s.stats.rejected_queue_full;
   } else {
-    s.queue.push_back(Pending{Pending::Op::kRecord, std::move(record), std::chrono::system_clock::now(),
-                              std::move(on_durable), {}});
-    bool wake = s.writer_waiting;
+    auto now = std::chrono::system_clock::now();
+    if (s.queue.empty()) s.first_queued = Clock::now();
+    s.queue.push_back(Pending{Pending::Op::kRecord, std::move(record), now, std::move(on_durable), {}});
+    // An idle writer wakes to time the group; a gathering one only when the
+    // group is full (or on flush()).
+    bool wake = s.writer_waiting || (s.gathering && s.queue.size() == s.opt.group_commit_records);
     s.writer_waiting = false;
     lk.unlock();
     if (wake) s.cv.notify_one();
@@ -589,6 +614,16 @@ void AuditLog::append(Record record, DurableCallback on_durable) {
   if (code == AuditError::Code::kUnavailable && !s.error.empty()) msg += ": " + s.error;
   lk.unlock();
   if (on_durable) on_durable(Unexpected<AuditError>{AuditError{code, std::move(msg)}});
+}
+
+void AuditLog::flush() {
+  auto& s = *s_;
+  std::unique_lock lk(s.mu);
+  if (s.queue.empty() || s.flush_requested) return;
+  s.flush_requested = true;
+  bool wake = s.gathering;  // otherwise busy writing: it takes the queue next, without gathering
+  lk.unlock();
+  if (wake) s.cv.notify_one();
 }
 
 void AuditLog::checkpoint(DurableCallback on_durable) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
+#include <stdexcept>
 
 #include "audit/digest.h"
 #include "audit/record.h"
@@ -136,30 +137,41 @@ std::string canonical_json(const nlohmann::json& j) {
 
 void canonical_json_into(std::string& out, const nlohmann::json& j) { write_json(out, j); }
 
-void canonical_record_into(std::string& out, const nlohmann::json& fields, const Envelope& env) {
-  // The envelope keys in byte order, merged into the (sorted) field keys.
-  struct Key {
-    std::string_view name;
-    int which;
-  };
-  static constexpr Key kKeys[] = {{"instance", 0}, {"kind", 1}, {"prev", 2}, {"schema", 3}, {"seq", 4}, {"time", 5}};
-  auto emit_env = [&](const Key& k) {
-    write_string(out, k.name);
-    out.push_back(':');
-    switch (k.which) {
-      case 0: write_string(out, env.instance); break;
-      case 1: write_string(out, env.kind); break;
-      case 2: write_string(out, env.prev); break;
-      case 3: write_string(out, kSchema); break;
-      case 4: {
-        char buf[32];
-        auto r = std::to_chars(buf, buf + sizeof buf, env.seq);
-        out.append(buf, r.ptr);
-        break;
-      }
-      default: write_string(out, env.time); break;
+void canonical_string_into(std::string& out, std::string_view s) { write_string(out, s); }
+
+namespace {
+
+// The envelope keys in byte order, merged into the (sorted) field keys.
+struct EnvelopeKey {
+  std::string_view name;
+  int which;
+};
+constexpr EnvelopeKey kEnvelopeKeys[] = {{"instance", 0}, {"kind", 1}, {"prev", 2},
+                                         {"schema", 3},   {"seq", 4},  {"time", 5}};
+
+void write_envelope_member(std::string& out, const EnvelopeKey& k, const Envelope& env) {
+  write_string(out, k.name);
+  out.push_back(':');
+  switch (k.which) {
+    case 0: write_string(out, env.instance); break;
+    case 1: write_string(out, env.kind); break;
+    case 2: write_string(out, env.prev); break;
+    case 3: write_string(out, kSchema); break;
+    case 4: {
+      char buf[32];
+      auto r = std::to_chars(buf, buf + sizeof buf, env.seq);
+      out.append(buf, r.ptr);
+      break;
     }
-  };
+    default: write_string(out, env.time); break;
+  }
+}
+
+}  // namespace
+
+void canonical_record_into(std::string& out, const nlohmann::json& fields, const Envelope& env) {
+  const auto& kKeys = kEnvelopeKeys;
+  auto emit_env = [&](const EnvelopeKey& k) { write_envelope_member(out, k, env); };
   out.push_back('{');
   bool first = true;
   std::size_t e = 0;
@@ -180,6 +192,75 @@ void canonical_record_into(std::string& out, const nlohmann::json& fields, const
     first = false;
     emit_env(kKeys[e]);
   }
+  out.push_back('}');
+}
+
+void CanonicalFields::key(std::string_view k) {
+  // Programmer errors (the builders in record.cc are fixed): caught by
+  // record_test, which compares every builder with the JSON-tree path.
+  if (!(last_key_.empty() || last_key_ < k) || is_reserved_field(k))
+    throw std::logic_error("CanonicalFields: key '" + std::string(k) + "' out of order or reserved");
+  last_key_ = k;
+  while (envelope_placed_ < std::size(kEnvelopeKeys) && kEnvelopeKeys[envelope_placed_].name < k)
+    envelope_at_[envelope_placed_++] = static_cast<std::uint32_t>(text_.size());
+  text_.push_back(',');
+  write_string(text_, k);
+  text_.push_back(':');
+}
+
+void CanonicalFields::add_string(std::string_view k, std::string_view value) {
+  key(k);
+  write_string(text_, value);
+}
+
+void CanonicalFields::add_int(std::string_view k, std::int64_t value) {
+  key(k);
+  char buf[32];
+  auto r = std::to_chars(buf, buf + sizeof buf, value);
+  text_.append(buf, r.ptr);
+}
+
+void CanonicalFields::add_uint(std::string_view k, std::uint64_t value) {
+  key(k);
+  char buf[32];
+  auto r = std::to_chars(buf, buf + sizeof buf, value);
+  text_.append(buf, r.ptr);
+}
+
+void CanonicalFields::add_null(std::string_view k) {
+  key(k);
+  text_ += "null";
+}
+
+void CanonicalFields::add_json(std::string_view k, const nlohmann::json& value) {
+  key(k);
+  write_json(text_, value);
+}
+
+std::string& CanonicalFields::add_raw(std::string_view k) {
+  key(k);
+  return text_;
+}
+
+nlohmann::json CanonicalFields::to_json() const {
+  if (text_.empty()) return nlohmann::json::object();
+  return nlohmann::json::parse("{" + text_.substr(1) + "}");
+}
+
+void canonical_record_into(std::string& out, const CanonicalFields& fields, const Envelope& env) {
+  // Every member is written with a leading comma; the first one becomes '{'.
+  std::size_t start = out.size();
+  std::string_view text = fields.text_;
+  std::size_t pos = 0;
+  for (std::size_t e = 0; e < std::size(kEnvelopeKeys); ++e) {
+    std::size_t at = e < fields.envelope_placed_ ? fields.envelope_at_[e] : text.size();
+    out.append(text.substr(pos, at - pos));
+    pos = at;
+    out.push_back(',');
+    write_envelope_member(out, kEnvelopeKeys[e], env);
+  }
+  out.append(text.substr(pos));
+  out[start] = '{';
   out.push_back('}');
 }
 

@@ -14,6 +14,7 @@
 // separate CRC, and the file stays plain JSON lines for export.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -80,6 +81,7 @@ std::string rotation_message(std::string_view instance, std::uint64_t seq, std::
 // Canonical JSON text: sorted keys, compact, invalid UTF-8 replaced.
 std::string canonical_json(const nlohmann::json& j);
 void canonical_json_into(std::string& out, const nlohmann::json& j);  // appends
+void canonical_string_into(std::string& out, std::string_view s);     // a JSON string
 
 // The envelope the log adds to every record.
 struct Envelope {
@@ -93,5 +95,36 @@ struct Envelope {
 // merged with `env`: the same bytes as canonical_json of the merged object,
 // without building it.
 void canonical_record_into(std::string& out, const nlohmann::json& fields, const Envelope& env);
+
+// A record's fields written straight into canonical text, member by member,
+// for the records of every call (decision, outcome): building them as a JSON
+// tree cost ~60 allocations each, freed later on the writer thread. Members
+// must be added in ascending byte order of their keys (as std::map sorts
+// nlohmann objects), none an envelope name; the result is then byte for
+// byte what canonical_record_into writes for the same fields as JSON.
+class CanonicalFields {
+ public:
+  void add_string(std::string_view key, std::string_view value);
+  void add_int(std::string_view key, std::int64_t value);
+  void add_uint(std::string_view key, std::uint64_t value);
+  void add_null(std::string_view key);
+  void add_json(std::string_view key, const nlohmann::json& value);
+  // Writes `"key":` and returns the text to append the value to (canonical
+  // JSON, e.g. with canonical_json_into).
+  std::string& add_raw(std::string_view key);
+
+  bool empty() const { return text_.empty(); }
+  // The fields as one JSON object (tests, tools; not the hot path).
+  nlohmann::json to_json() const;
+
+ private:
+  friend void canonical_record_into(std::string&, const CanonicalFields&, const Envelope&);
+  void key(std::string_view k);
+  std::string text_;  // `,"key":value` per member
+  std::array<std::uint32_t, 6> envelope_at_{};  // where each envelope member goes in text_
+  std::size_t envelope_placed_ = 0;
+  std::string_view last_key_;  // order check (keys are literals)
+};
+void canonical_record_into(std::string& out, const CanonicalFields& fields, const Envelope& env);
 
 }  // namespace portcullis::audit

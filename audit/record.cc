@@ -6,6 +6,7 @@
 #include <ctime>
 
 #include "audit/keyed_hasher.h"
+#include "audit/log_format.h"
 
 namespace portcullis::audit {
 namespace {
@@ -69,55 +70,121 @@ nlohmann::json redact_arguments(const nlohmann::json& args, const std::vector<st
   return out;
 }
 
+namespace {
+
+// What redact_value(v) would produce, written as canonical text directly.
+void write_redacted(std::string& out, const nlohmann::json& v, int depth) {
+  if (depth > kMaxDepth) {
+    canonical_string_into(out, "[ELIDED depth]");
+    return;
+  }
+  if (v.is_object()) {
+    out.push_back('{');
+    bool first = true;
+    for (auto it = v.begin(); it != v.end(); ++it) {  // std::map: sorted keys
+      if (!first) out.push_back(',');
+      first = false;
+      canonical_string_into(out, it.key());
+      out.push_back(':');
+      if (secret_key(it.key())) out += "\"[REDACTED]\"";
+      else write_redacted(out, it.value(), depth + 1);
+    }
+    out.push_back('}');
+    return;
+  }
+  if (v.is_array()) {
+    out.push_back('[');
+    bool first = true;
+    for (const auto& e : v) {
+      if (!first) out.push_back(',');
+      first = false;
+      write_redacted(out, e, depth + 1);
+    }
+    out.push_back(']');
+    return;
+  }
+  if (v.is_string() && v.get_ref<const std::string&>().size() > kMaxString) {
+    canonical_json_into(out, redact_value(v, depth));
+    return;
+  }
+  canonical_json_into(out, v);
+}
+
+}  // namespace
+
 Record make_decision_record(const DecisionFacts& f, const KeyedHasher& hasher) {
+  // Keys in byte order (CanonicalFields checks it).
   Record r;
   r.kind = std::string(kind::kDecision);
-  auto& j = r.fields;
-  j["decision_id"] = f.decision_id;
-  j["decision"] = f.decision;
-  j["config_revision"] = f.config_revision;
-  j["policy"] = {{"version", f.policy_version}, {"revision", f.policy_revision},
-                 {"mode", f.shadow ? "shadow" : "enforce"}};
-  j["agent"] = f.agent;
-  j["owner"] = f.owner;
-  j["user"] = f.user;
-  j["issuer"] = f.issuer;
-  j["token_hmac"] = f.token_id.empty() ? nlohmann::json(nullptr) : nlohmann::json(hasher.hash(f.token_id));
-  j["upstream"] = f.upstream;
-  j["method"] = f.method;
-  j["jsonrpc_id"] = f.jsonrpc_id;
-  j["tool"] = f.tool;
-  j["tool_fingerprint"] = f.tool_fingerprint;
-  j["action"] = f.action;
-  j["sensitivity"] = f.sensitivity;
-  j["resources"] = f.resources.is_null() ? nlohmann::json::array() : f.resources;
+  auto& c = r.canonical;
+  c.add_string("action", f.action);
+  c.add_string("agent", f.agent);
   if (f.arguments.is_null()) {
-    j["args_hmac"] = nullptr;
-    j["args_redacted"] = nullptr;
+    c.add_null("args_hmac");
+    c.add_null("args_redacted");
   } else {
     // The HMAC covers the canonical (sorted-key, compact) form, so the same
     // arguments always give the same hash.
-    j["args_hmac"] = hasher.hash(f.arguments.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-    j["args_redacted"] = redact_arguments(f.arguments, f.redact);
+    thread_local std::string canonical_args;
+    canonical_args.clear();
+    canonical_json_into(canonical_args, f.arguments);
+    c.add_string("args_hmac", hasher.hash(canonical_args));
+    if (f.redact.empty()) write_redacted(c.add_raw("args_redacted"), f.arguments, 0);
+    else c.add_json("args_redacted", redact_arguments(f.arguments, f.redact));
   }
-  j["rules"] = f.rules;
-  j["reason"] = f.reason;
-  j["credential_kind"] = f.credential_kind;
-  j["src_ip"] = f.src_ip;
-  j["latency_us"] = std::chrono::duration_cast<std::chrono::microseconds>(f.latency).count();
+  c.add_string("config_revision", f.config_revision);
+  c.add_string("credential_kind", f.credential_kind);
+  c.add_string("decision", f.decision);
+  c.add_string("decision_id", f.decision_id);
+  c.add_string("issuer", f.issuer);
+  c.add_string("jsonrpc_id", f.jsonrpc_id);
+  c.add_int("latency_us", std::chrono::duration_cast<std::chrono::microseconds>(f.latency).count());
+  c.add_string("method", f.method);
+  c.add_string("owner", f.owner);
+  {
+    std::string& p = c.add_raw("policy");
+    p += "{\"mode\":";
+    p += f.shadow ? "\"shadow\"" : "\"enforce\"";
+    p += ",\"revision\":";
+    canonical_string_into(p, f.policy_revision);
+    p += ",\"version\":";
+    canonical_string_into(p, f.policy_version);
+    p += "}";
+  }
+  c.add_string("reason", f.reason);
+  if (f.resources.is_null()) c.add_raw("resources") += "[]";
+  else c.add_json("resources", f.resources);
+  {
+    std::string& rules = c.add_raw("rules");
+    rules.push_back('[');
+    for (std::size_t i = 0; i < f.rules.size(); ++i) {
+      if (i) rules.push_back(',');
+      canonical_string_into(rules, f.rules[i]);
+    }
+    rules.push_back(']');
+  }
+  c.add_string("sensitivity", f.sensitivity);
+  c.add_string("src_ip", f.src_ip);
+  if (f.token_id.empty()) c.add_null("token_hmac");
+  else c.add_string("token_hmac", hasher.hash(f.token_id));
+  c.add_string("tool", f.tool);
+  c.add_string("tool_fingerprint", f.tool_fingerprint);
+  c.add_string("upstream", f.upstream);
+  c.add_string("user", f.user);
   return r;
 }
 
 Record make_outcome_record(const OutcomeFacts& f) {
   Record r;
   r.kind = std::string(kind::kOutcome);
-  auto& j = r.fields;
-  j["decision_id"] = f.decision_id;
-  j["status"] = f.status;
-  j["http_status"] = f.http_status;
-  j["upstream_latency_us"] = std::chrono::duration_cast<std::chrono::microseconds>(f.upstream_latency).count();
-  j["result_bytes"] = f.result_bytes;
-  j["error_class"] = f.error_class;
+  auto& c = r.canonical;
+  c.add_string("decision_id", f.decision_id);
+  c.add_string("error_class", f.error_class);
+  c.add_int("http_status", f.http_status);
+  c.add_uint("result_bytes", f.result_bytes);
+  c.add_string("status", f.status);
+  c.add_int("upstream_latency_us",
+            std::chrono::duration_cast<std::chrono::microseconds>(f.upstream_latency).count());
   return r;
 }
 

@@ -15,6 +15,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "audit/log_format.h"
+
 namespace portcullis::audit {
 
 class KeyedHasher;
@@ -38,6 +40,12 @@ inline constexpr std::string_view kSchema = "portcullis.audit/v1";
 struct Record {
   std::string kind;
   nlohmann::json fields = nlohmann::json::object();  // must be an object
+  // The per-call kinds (make_decision_record, make_outcome_record) come
+  // already canonical here instead, and `fields` stays empty.
+  CanonicalFields canonical;
+
+  // The fields as JSON, whichever form they are in (tests, tools).
+  nlohmann::json fields_json() const { return canonical.empty() ? fields : canonical.to_json(); }
 };
 
 // True for the envelope names the log owns; a Record whose fields use one is

@@ -158,6 +158,9 @@ struct AuditConfig {
   std::uint64_t segment_bytes = 64ull * 1024 * 1024;
   Duration segment_age{std::chrono::hours(1)};
   std::size_t queue_limit = 65536;
+  // group_commit: { max_delay, max_records } (audit/audit_log.h).
+  Duration group_commit_delay{std::chrono::milliseconds(2)};
+  std::size_t group_commit_records = 1024;
 };
 
 struct AdminToken {

@@ -547,6 +547,12 @@ class Loader {
     bytes(n["segment_bytes"], a.segment_bytes);
     duration(n["segment_age"], a.segment_age);
     integer(n["queue_limit"], a.queue_limit, 1);
+    YamlNode gc = n["group_commit"];
+    duration(gc["max_delay"], a.group_commit_delay, /*allow_zero=*/true);
+    // Every call may wait this long for its record under load: a typo like
+    // `2s` for `2ms` would stall the gateway, so it is bounded.
+    if (a.group_commit_delay > std::chrono::milliseconds(100)) gc["max_delay"].error("must be at most 100ms");
+    integer(gc["max_records"], a.group_commit_records, 1);
   }
 
   void admin(const YamlNode& n) {

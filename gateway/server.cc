@@ -745,6 +745,10 @@ int Server::run() {
   log::info("listening", {{"address", bound.address().to_string()}, {"port", bound.port()},
                           {"tls", d.config->server.tls.has_value()}, {"workers", threads},
                           {"routes", routes}, {"config_revision", d.config->revision}});
+  if (d.audit) {
+    for (auto& w : d.workers) w->set_idle_hook([a = d.audit.get()] { a->flush(); });
+    d.admin_worker->set_idle_hook([a = d.audit.get()] { a->flush(); });
+  }
   for (auto& w : d.workers) w->start();
   d.admin_worker->start();
   for (auto& w : d.workers) w->join();

@@ -21,7 +21,19 @@ Worker::~Worker() {
 }
 
 void Worker::start() {
-  thread_ = std::thread([this] { ioc_.run(); });
+  if (!idle_hook_) {
+    thread_ = std::thread([this] { ioc_.run(); });
+    return;
+  }
+  // run() with a hook where the loop would block: run_one() waits for and
+  // runs one handler, poll() runs whatever else is ready (ending with one
+  // non-blocking epoll_wait), then the loop is idle.
+  thread_ = std::thread([this] {
+    while (ioc_.run_one() > 0) {
+      ioc_.poll();
+      idle_hook_();
+    }
+  });
 }
 
 void Worker::join() {

@@ -52,6 +52,10 @@ class Worker {
   GatewayState& state() { return state_; }
 
   void start();  // runs the loop on its own thread
+  // Called on the worker's thread each time its loop has run everything that
+  // is ready and is about to wait for I/O (the audit log's flush: records
+  // queued during this turn need not wait for company). Set before start().
+  void set_idle_hook(std::function<void()> hook) { idle_hook_ = std::move(hook); }
   void join();
   void stop() { ioc_.stop(); }
 
@@ -120,6 +124,7 @@ class Worker {
   std::uint64_t request_counter_ = 0;
   std::string id_prefix_;
   policy::SharedLimitCounter* shared_limits_ = nullptr;
+  std::function<void()> idle_hook_;
 };
 
 // Serves one accepted connection until it closes (connection.cc).

@@ -335,6 +335,69 @@ TEST_CASE("group commit makes many concurrent appends durable with far fewer syn
   CHECK(verify_audit_dirs({d.sub("log")}).ok);
 }
 
+TEST_CASE("with a group commit delay, records gather until the delay, a flush or a full group") {
+  TempDir d;
+  FaultEnv env;
+  auto o = options(d, &env);
+  o.group_commit_delay = 300ms;
+  o.group_commit_records = 4;
+  auto log = AuditLog::open(o);
+  REQUIRE(log);
+  using Clock = std::chrono::steady_clock;
+  auto append_timed = [&](int i, std::atomic<bool>& done) {
+    (*log)->append(sample(i), [&done](const AuditStatus& s) {
+      CHECK(s.ok());
+      done = true;
+    });
+  };
+
+  SUBCASE("a lone record waits out the delay, then is written") {
+    std::atomic<bool> done{false};
+    auto t0 = Clock::now();
+    append_timed(1, done);
+    std::this_thread::sleep_for(100ms);
+    CHECK_FALSE(done.load());  // still gathering
+    REQUIRE(wait_until([&] { return done.load(); }));
+    CHECK(Clock::now() - t0 >= 290ms);
+  }
+  SUBCASE("flush() writes what is queued at once") {
+    std::atomic<bool> done{false};
+    int before = env.syncs;
+    auto t0 = Clock::now();
+    append_timed(1, done);
+    std::this_thread::sleep_for(20ms);
+    (*log)->flush();
+    REQUIRE(wait_until([&] { return done.load(); }, 1s));
+    CHECK(Clock::now() - t0 < 250ms);
+    CHECK(env.syncs == before + 1);
+  }
+  SUBCASE("a full group is written without waiting, in one sync") {
+    std::atomic<bool> done[4] = {false, false, false, false};
+    int before = env.syncs;
+    auto t0 = Clock::now();
+    for (int i = 0; i < 4; ++i) append_timed(i, done[i]);
+    REQUIRE(wait_until([&] { return done[0] && done[1] && done[2] && done[3]; }, 1s));
+    CHECK(Clock::now() - t0 < 250ms);
+    CHECK(env.syncs == before + 1);
+  }
+  SUBCASE("flush() with nothing queued is harmless") {
+    int before = env.syncs;
+    (*log)->flush();
+    std::this_thread::sleep_for(50ms);
+    CHECK(env.syncs == before);
+  }
+  SUBCASE("close() does not wait out the delay") {
+    std::atomic<bool> done{false};
+    auto t0 = Clock::now();
+    append_timed(1, done);
+    (*log)->close();
+    CHECK(done.load());
+    CHECK(Clock::now() - t0 < 250ms);
+  }
+  (*log)->close();
+  CHECK(verify_audit_dirs({d.sub("log")}).ok);
+}
+
 TEST_CASE("a full queue rejects the append and the next batch records how many were rejected") {
   TempDir d;
   FaultEnv env;

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include "audit/keyed_hasher.h"
+#include "audit/log_format.h"
 
 namespace portcullis::audit {
 namespace {
@@ -40,17 +41,20 @@ TEST_CASE("a decision record keeps only keyed hashes of the token id and argumen
   REQUIRE(h);
   Record r = make_decision_record(facts(), **h);
   CHECK(r.kind == "decision");
-  std::string text = r.fields.dump();
+  nlohmann::json fields = r.fields_json();
+  std::string text = fields.dump();
   CHECK(text.find("secret-token-id") == std::string::npos);
   CHECK(text.find("k-123") == std::string::npos);
-  CHECK(r.fields["token_hmac"] == (*h)->hash("secret-token-id"));
-  CHECK(r.fields["token_hmac"].get<std::string>().rfind("hmac-sha256:" + (*h)->key_id() + ":", 0) == 0);
-  CHECK(r.fields["args_hmac"] == (*h)->hash(facts().arguments.dump()));
-  CHECK(r.fields["policy"]["version"] == "2026.11.22");
-  CHECK(r.fields["policy"]["mode"] == "enforce");
-  CHECK(r.fields["latency_us"] == 42);
-  CHECK(r.fields["rules"] == nlohmann::json::array({"support-reads"}));
-  for (auto it = r.fields.begin(); it != r.fields.end(); ++it) CHECK_FALSE(is_reserved_field(it.key()));
+  CHECK(fields["token_hmac"] == (*h)->hash("secret-token-id"));
+  CHECK(fields["token_hmac"].get<std::string>().rfind("hmac-sha256:" + (*h)->key_id() + ":", 0) == 0);
+  CHECK(fields["args_hmac"] == (*h)->hash(facts().arguments.dump()));
+  CHECK(fields["policy"]["version"] == "2026.11.22");
+  CHECK(fields["policy"]["mode"] == "enforce");
+  CHECK(fields["latency_us"] == 42);
+  CHECK(fields["rules"] == nlohmann::json::array({"support-reads"}));
+  CHECK(fields["args_redacted"]["api_key"] == "[REDACTED]");
+  CHECK(fields["args_redacted"]["card"] == "[REDACTED]");
+  for (auto it = fields.begin(); it != fields.end(); ++it) CHECK_FALSE(is_reserved_field(it.key()));
 }
 
 TEST_CASE("the redacted arguments mask secret-looking keys, listed pointers and long strings") {
@@ -66,9 +70,120 @@ TEST_CASE("an outcome record carries the decision id, status, latency, size and 
   OutcomeFacts o{"d-1", "error", 502, std::chrono::milliseconds(12), 0, "upstream_error"};
   Record r = make_outcome_record(o);
   CHECK(r.kind == "outcome");
-  CHECK(r.fields["decision_id"] == "d-1");
-  CHECK(r.fields["upstream_latency_us"] == 12000);
-  CHECK(r.fields["error_class"] == "upstream_error");
+  nlohmann::json fields = r.fields_json();
+  CHECK(fields == nlohmann::json{{"decision_id", "d-1"},
+                                 {"status", "error"},
+                                 {"http_status", 502},
+                                 {"upstream_latency_us", 12000},
+                                 {"result_bytes", 0},
+                                 {"error_class", "upstream_error"}});
+}
+
+// The schema of a decision record as a JSON tree (how the builder worked
+// before it wrote canonical text directly): both must give the same bytes.
+nlohmann::json decision_as_tree(const DecisionFacts& f, const KeyedHasher& hasher) {
+  nlohmann::json j;
+  j["decision_id"] = f.decision_id;
+  j["decision"] = f.decision;
+  j["config_revision"] = f.config_revision;
+  j["policy"] = {{"version", f.policy_version}, {"revision", f.policy_revision},
+                 {"mode", f.shadow ? "shadow" : "enforce"}};
+  j["agent"] = f.agent;
+  j["owner"] = f.owner;
+  j["user"] = f.user;
+  j["issuer"] = f.issuer;
+  j["token_hmac"] = f.token_id.empty() ? nlohmann::json(nullptr) : nlohmann::json(hasher.hash(f.token_id));
+  j["upstream"] = f.upstream;
+  j["method"] = f.method;
+  j["jsonrpc_id"] = f.jsonrpc_id;
+  j["tool"] = f.tool;
+  j["tool_fingerprint"] = f.tool_fingerprint;
+  j["action"] = f.action;
+  j["sensitivity"] = f.sensitivity;
+  j["resources"] = f.resources.is_null() ? nlohmann::json::array() : f.resources;
+  if (f.arguments.is_null()) {
+    j["args_hmac"] = nullptr;
+    j["args_redacted"] = nullptr;
+  } else {
+    j["args_hmac"] = hasher.hash(f.arguments.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    j["args_redacted"] = redact_arguments(f.arguments, f.redact);
+  }
+  j["rules"] = f.rules;
+  j["reason"] = f.reason;
+  j["credential_kind"] = f.credential_kind;
+  j["src_ip"] = f.src_ip;
+  j["latency_us"] = std::chrono::duration_cast<std::chrono::microseconds>(f.latency).count();
+  return j;
+}
+
+std::string framed(const Record& r) {
+  std::string out;
+  Envelope env{"gw-1", r.kind, "sha256:00", 7, "2026-11-22T08:00:00.000000000Z"};
+  if (r.canonical.empty()) canonical_record_into(out, r.fields, env);
+  else canonical_record_into(out, r.canonical, env);
+  return out;
+}
+
+TEST_CASE("a decision record written as canonical text has the bytes of its JSON tree") {
+  auto h = KeyedHasher::create(std::string(32, 'k'));
+  REQUIRE(h);
+  nlohmann::json deep = "bottom";
+  for (int i = 0; i < 20; ++i) deep = nlohmann::json{{"d", deep}, {"list", {i, "x", nullptr}}};
+  std::vector<DecisionFacts> cases;
+  cases.push_back(facts());
+  {
+    auto f = facts();  // nothing optional
+    f.arguments = nullptr;
+    f.token_id.clear();
+    f.resources = nullptr;
+    f.rules.clear();
+    f.shadow = true;
+    cases.push_back(f);
+  }
+  {
+    auto f = facts();  // nesting, floats, unicode and invalid UTF-8, escapes, secrets at depth
+    f.redact.clear();
+    f.arguments = {{"deep", deep},
+                   {"n", {1.5, -2, 18446744073709551615ull, true}},
+                   {"text", "caf\u00e9 \"q\" \\ \n\t\x01 \xff\xfe end"},
+                   {"nested", {{"Password", "p"}, {"inner", {{"session_token", "t"}, {"ok", "v"}}}}},
+                   {"long", std::string(255, 'a') + "\u00e9" + std::string(40, 'b')}};
+    f.agent = "agent \"x\"";
+    f.reason = std::string("bad \xc3\x28 utf8");
+    cases.push_back(f);
+  }
+  {
+    auto f = facts();  // arguments that are not an object
+    f.arguments = nlohmann::json::array({"a", 1});
+    f.redact = {"/0"};
+    cases.push_back(f);
+  }
+  for (const auto& f : cases) {
+    Record built = make_decision_record(f, **h);
+    Record tree{"decision", decision_as_tree(f, **h), {}};
+    CHECK(framed(built) == framed(tree));
+  }
+}
+
+TEST_CASE("an outcome record written as canonical text has the bytes of its JSON tree") {
+  OutcomeFacts o{"d-\"1", "ok", 200, std::chrono::microseconds(1234), 18446744073709551615ull, ""};
+  Record built = make_outcome_record(o);
+  nlohmann::json j;
+  j["decision_id"] = o.decision_id;
+  j["status"] = o.status;
+  j["http_status"] = o.http_status;
+  j["upstream_latency_us"] = std::chrono::duration_cast<std::chrono::microseconds>(o.upstream_latency).count();
+  j["result_bytes"] = o.result_bytes;
+  j["error_class"] = o.error_class;
+  CHECK(framed(built) == framed(Record{"outcome", j, {}}));
+}
+
+TEST_CASE("canonical fields refuse keys out of order and envelope names") {
+  CanonicalFields c;
+  c.add_string("b", "x");
+  CHECK_THROWS_AS(c.add_string("a", "y"), std::logic_error);
+  CanonicalFields d;
+  CHECK_THROWS_AS(d.add_int("seq", 1), std::logic_error);
 }
 
 TEST_CASE("times are RFC 3339 UTC with nanoseconds") {

@@ -317,7 +317,8 @@ TEST_CASE("the extra tuning keys are read into their fields") {
       "identity: { introspection: { url: http://localhost:2/i, client_id: c, client_secret: s, cache_ttl: 30s } }\n"
       "credentials: { providers: [{ name: j, kind: signed_jwt, audience: x, algorithm: EdDSA, ttl: 1m,\n"
       "                             rotate_every: 24h }] }\n"
-      "audit: { segment_bytes: 1MiB, segment_age: 10m, queue_limit: 10 }\n"
+      "audit: { segment_bytes: 1MiB, segment_age: 10m, queue_limit: 10,\n"
+      "         group_commit: { max_delay: 5ms, max_records: 64 } }\n"
       "admin: { approval_timeout: 2m, approval_keepalive: 500ms }\n"
       "state: { backend: redis, url: \"redis://localhost:6390/2\", prefix: \"p:\", timeouts: { connect: 1s, command: 250ms },\n"
       "         password: pw }\n");
@@ -337,6 +338,8 @@ TEST_CASE("the extra tuning keys are read into their fields") {
   CHECK(c->audit.segment_bytes == 1024 * 1024);
   CHECK(c->audit.segment_age == 10min);
   CHECK(c->audit.queue_limit == 10);
+  CHECK(c->audit.group_commit_delay == 5ms);
+  CHECK(c->audit.group_commit_records == 64);
   CHECK(c->admin.approval_timeout == 2min);
   CHECK(c->admin.approval_keepalive == 500ms);
   CHECK(c->state.backend == "redis");
@@ -348,6 +351,17 @@ TEST_CASE("the extra tuning keys are read into their fields") {
   CHECK(c->state.connect_timeout == 1s);
   CHECK(c->state.command_timeout == 250ms);
   CHECK(c->state.password.value == "pw");
+}
+
+TEST_CASE("the audit group commit delay may be 0 and is bounded") {
+  ConfigPtr c = load_ok("upstreams: [{ name: a, url: http://localhost:1, auth: none }]\n"
+                        "audit: { dir: /tmp/a, group_commit: { max_delay: 0s } }\n");
+  CHECK(c->audit.group_commit_delay == 0ms);
+  CHECK(load_ok("upstreams: [{ name: a, url: http://localhost:1, auth: none }]\naudit: { dir: /tmp/a }\n")
+            ->audit.group_commit_delay == 2ms);
+  CHECK(load_errors("upstreams: [{ name: a, url: http://localhost:1, auth: none }]\n"
+                    "audit: { dir: /tmp/a, group_commit: { max_delay: 2s } }\n") ==
+        std::vector<std::string>{"gw.yaml:2:50: audit.group_commit.max_delay: must be at most 100ms"});
 }
 
 TEST_CASE("an unknown key at depth is named with its full path") {
