@@ -22,6 +22,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using SysClock = std::chrono::system_clock;
 
+// How long a background record may wait for a group to ride along with.
+constexpr std::chrono::milliseconds kBackgroundDelay{100};
+
 AuditError make_error(AuditError::Code code, std::string msg) { return AuditError{code, std::move(msg)}; }
 
 struct Pending {
@@ -62,6 +65,8 @@ struct AuditLog::State {
   bool gathering = false;       // waiting for more records to share a sync
   bool flush_requested = false;
   Clock::time_point first_queued;  // when the queue last became non-empty
+  std::size_t waited_queued = 0;   // queued records someone waits for (not append_background)
+  Clock::time_point first_waited;
   bool failed = false;
   bool closing = false;
   bool stop = false;
@@ -94,6 +99,8 @@ struct AuditLog::State {
   std::thread writer;
   std::atomic<std::uint64_t> checkpoints{0};
 
+  void enqueue(Record record, DurableCallback on_durable, bool waited);
+
   void enqueue_control(Pending p) {
     std::unique_lock lk(mu);
     if (closing || failed) {
@@ -102,6 +109,7 @@ struct AuditLog::State {
       if (p.cb) p.cb(Unexpected<AuditError>{AuditError{code, "audit log is not writable"}});
       return;
     }
+    if (queue.empty()) first_queued = Clock::now();
     queue.push_back(std::move(p));
     writer_waiting = false;
     flush_requested = true;  // operator actions do not wait for company
@@ -505,15 +513,19 @@ struct AuditLog::State {
         writer_waiting = false;
       }
       if (queue.empty() && stop) break;
-      if (opt.group_commit_delay.count() > 0 && !queue.empty() && !stop && !flush_requested &&
-          queue.size() < opt.group_commit_records) {
+      // Gather (see audit_log.h): append() and flush() wake us when the
+      // group is full, asked for, or gets its first waited record.
+      while (!queue.empty() && !stop && !flush_requested && queue.size() < opt.group_commit_records) {
+        auto deadline = waited_queued > 0 ? first_waited + opt.group_commit_delay
+                                          : first_queued + std::max<Clock::duration>(opt.group_commit_delay,
+                                                                                     kBackgroundDelay);
+        if (Clock::now() >= deadline) break;
         gathering = true;
-        cv.wait_until(lk, first_queued + opt.group_commit_delay, [&] {
-          return stop || flush_requested || queue.size() >= opt.group_commit_records;
-        });
+        cv.wait_until(lk, deadline);
         gathering = false;
       }
       flush_requested = false;
+      waited_queued = 0;
       batch.swap(queue);
       stats.queue_depth = 0;
       lk.unlock();
@@ -580,8 +592,12 @@ Result<std::unique_ptr<AuditLog>> AuditLog::open(AuditLogOptions options) {
   return std::unique_ptr<AuditLog>(new AuditLog(std::move(st)));
 }
 
-void AuditLog::append(Record record, DurableCallback on_durable) {
-  auto& s = *s_;
+void AuditLog::append(Record record, DurableCallback on_durable) { s_->enqueue(std::move(record), std::move(on_durable), true); }
+
+void AuditLog::append_background(Record record) { s_->enqueue(std::move(record), nullptr, false); }
+
+void AuditLog::State::enqueue(Record record, DurableCallback on_durable, bool waited) {
+  auto& s = *this;
   std::unique_lock lk(s.mu);
   AuditError::Code code;
   const char* why;
@@ -600,11 +616,17 @@ void AuditLog::append(Record record, DurableCallback on_durable) {
     ++s.stats.rejected_queue_full;
   } else {
     auto now = std::chrono::system_clock::now();
-    if (s.queue.empty()) s.first_queued = Clock::now();
+    bool first_waited = waited && s.waited_queued++ == 0;
+    if (s.queue.empty() || first_waited) {
+      auto t = Clock::now();
+      if (s.queue.empty()) s.first_queued = t;
+      if (first_waited) s.first_waited = t;
+    }
     s.queue.push_back(Pending{Pending::Op::kRecord, std::move(record), now, std::move(on_durable), {}});
-    // An idle writer wakes to time the group; a gathering one only when the
-    // group is full (or on flush()).
-    bool wake = s.writer_waiting || (s.gathering && s.queue.size() == s.opt.group_commit_records);
+    // An idle writer wakes to time the group; a gathering one when the group
+    // is full or its deadline moves up (or on flush()).
+    bool wake = s.writer_waiting ||
+                (s.gathering && (first_waited || s.queue.size() == s.opt.group_commit_records));
     s.writer_waiting = false;
     lk.unlock();
     if (wake) s.cv.notify_one();
@@ -619,7 +641,8 @@ void AuditLog::append(Record record, DurableCallback on_durable) {
 void AuditLog::flush() {
   auto& s = *s_;
   std::unique_lock lk(s.mu);
-  if (s.queue.empty() || s.flush_requested) return;
+  // Background records alone are no reason to sync now.
+  if (s.waited_queued == 0 || s.flush_requested) return;
   s.flush_requested = true;
   bool wake = s.gathering;  // otherwise busy writing: it takes the queue next, without gathering
   lk.unlock();

@@ -126,6 +126,11 @@ class AuditLog {
   AuditLog& operator=(const AuditLog&) = delete;
 
   void append(Record record, DurableCallback on_durable);
+  // For records nobody waits on (outcomes, reloads): never the reason for a
+  // sync of their own while others are coming; written with the next group,
+  // or within max(group_commit_delay, 100 ms). Refusals are counted in
+  // stats() like append()'s.
+  void append_background(Record record);
   // Starts writing what is queued now instead of letting it gather (cheap
   // when nothing is queued; safe from any thread).
   void flush();

@@ -114,6 +114,7 @@ class CanonicalFields {
   std::string& add_raw(std::string_view key);
 
   bool empty() const { return text_.empty(); }
+  void reserve(std::size_t bytes) { text_.reserve(bytes); }
   // The fields as one JSON object (tests, tools; not the hot path).
   nlohmann::json to_json() const;
 

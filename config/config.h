@@ -159,7 +159,7 @@ struct AuditConfig {
   Duration segment_age{std::chrono::hours(1)};
   std::size_t queue_limit = 65536;
   // group_commit: { max_delay, max_records } (audit/audit_log.h).
-  Duration group_commit_delay{std::chrono::milliseconds(2)};
+  Duration group_commit_delay{std::chrono::milliseconds(5)};
   std::size_t group_commit_records = 1024;
 };
 

@@ -386,6 +386,25 @@ TEST_CASE("with a group commit delay, records gather until the delay, a flush or
     std::this_thread::sleep_for(50ms);
     CHECK(env.syncs == before);
   }
+  SUBCASE("background records alone are not flushed, and ride along with the next group") {
+    int before = env.syncs;
+    (*log)->append_background(sample(1));
+    (*log)->flush();  // nothing waited for: no reason to sync yet
+    std::this_thread::sleep_for(100ms);
+    CHECK(env.syncs == before);
+    std::atomic<bool> done{false};
+    append_timed(2, done);
+    (*log)->flush();
+    REQUIRE(wait_until([&] { return done.load(); }, 1s));
+    CHECK(env.syncs == before + 1);
+    CHECK((*log)->stats().appended == 2);
+  }
+  SUBCASE("a background record is written within its own bound when nothing else comes") {
+    auto t0 = Clock::now();
+    (*log)->append_background(sample(1));
+    REQUIRE(wait_until([&] { return (*log)->stats().appended == 1; }, 2s));
+    CHECK(Clock::now() - t0 >= 290ms);  // max(group_commit_delay, 100 ms)
+  }
   SUBCASE("close() does not wait out the delay") {
     std::atomic<bool> done{false};
     auto t0 = Clock::now();

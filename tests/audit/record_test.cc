@@ -57,6 +57,18 @@ TEST_CASE("a decision record keeps only keyed hashes of the token id and argumen
   for (auto it = fields.begin(); it != fields.end(); ++it) CHECK_FALSE(is_reserved_field(it.key()));
 }
 
+TEST_CASE("secret-looking keys are found in any case and anywhere in the key") {
+  nlohmann::json args = {{"X-Api-Key", "a"}, {"userPASSWORD2", "b"}, {"tok", "c"}, {"AUTHORIZATION", "d"},
+                         {"session_Token_id", "e"}, {"passw", "f"}};
+  auto red = redact_arguments(args, {});
+  CHECK(red["X-Api-Key"] == "a");  // "api-key" is not "api_key"
+  CHECK(red["userPASSWORD2"] == "[REDACTED]");
+  CHECK(red["tok"] == "c");
+  CHECK(red["AUTHORIZATION"] == "[REDACTED]");
+  CHECK(red["session_Token_id"] == "[REDACTED]");
+  CHECK(red["passw"] == "f");
+}
+
 TEST_CASE("the redacted arguments mask secret-looking keys, listed pointers and long strings") {
   auto red = redact_arguments(facts().arguments, {"/card"});
   CHECK(red["id"] == "r-1");
@@ -189,6 +201,11 @@ TEST_CASE("canonical fields refuse keys out of order and envelope names") {
 TEST_CASE("times are RFC 3339 UTC with nanoseconds") {
   std::chrono::system_clock::time_point t{std::chrono::nanoseconds(1763798400123456789LL)};
   CHECK(format_time(t) == "2025-11-22T08:00:00.123456789Z");
+  CHECK(format_time(std::chrono::system_clock::time_point{}) == "1970-01-01T00:00:00.000000000Z");
+  CHECK(format_time(std::chrono::system_clock::time_point{std::chrono::nanoseconds(-1)}) ==
+        "1969-12-31T23:59:59.999999999Z");
+  CHECK(format_time(std::chrono::system_clock::time_point{std::chrono::seconds(4102444799LL)}) ==
+        "2099-12-31T23:59:59.000000000Z");
 }
 
 }  // namespace

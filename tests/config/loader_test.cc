@@ -358,7 +358,7 @@ TEST_CASE("the audit group commit delay may be 0 and is bounded") {
                         "audit: { dir: /tmp/a, group_commit: { max_delay: 0s } }\n");
   CHECK(c->audit.group_commit_delay == 0ms);
   CHECK(load_ok("upstreams: [{ name: a, url: http://localhost:1, auth: none }]\naudit: { dir: /tmp/a }\n")
-            ->audit.group_commit_delay == 2ms);
+            ->audit.group_commit_delay == 5ms);
   CHECK(load_errors("upstreams: [{ name: a, url: http://localhost:1, auth: none }]\n"
                     "audit: { dir: /tmp/a, group_commit: { max_delay: 2s } }\n") ==
         std::vector<std::string>{"gw.yaml:2:50: audit.group_commit.max_delay: must be at most 100ms"});
