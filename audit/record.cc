@@ -19,13 +19,22 @@ bool secret_key(std::string_view key) {
   static constexpr std::array<std::string_view, 10> kWords = {
       "password", "passwd", "secret", "token", "authorization", "api_key", "apikey", "cookie", "private_key",
       "credential"};
-  auto lower = [](unsigned char c) { return static_cast<char>(std::tolower(c)); };
-  for (auto w : kWords)  // case-insensitive substring search, no copy of the key
-    for (std::size_t i = 0; i + w.size() <= key.size(); ++i) {
-      std::size_t j = 0;
-      while (j < w.size() && lower(static_cast<unsigned char>(key[i + j])) == w[j]) ++j;
-      if (j == w.size()) return true;
-    }
+  // ASCII lower case into a stack buffer (no allocation, no locale calls);
+  // a key longer than any parameter name gets a heap copy.
+  char small[256];
+  std::string large;
+  char* buf = small;
+  if (key.size() > sizeof small) {
+    large.resize(key.size());
+    buf = large.data();
+  }
+  for (std::size_t i = 0; i < key.size(); ++i) {
+    char c = key[i];
+    buf[i] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  }
+  std::string_view k(buf, key.size());
+  for (auto w : kWords)
+    if (k.find(w) != std::string_view::npos) return true;
   return false;
 }
 

@@ -59,7 +59,7 @@ TEST_CASE("a decision record keeps only keyed hashes of the token id and argumen
 
 TEST_CASE("secret-looking keys are found in any case and anywhere in the key") {
   nlohmann::json args = {{"X-Api-Key", "a"}, {"userPASSWORD2", "b"}, {"tok", "c"}, {"AUTHORIZATION", "d"},
-                         {"session_Token_id", "e"}, {"passw", "f"}};
+                         {"session_Token_id", "e"}, {"passw", "f"}, {std::string(300, 'x') + "Secret", "g"}};
   auto red = redact_arguments(args, {});
   CHECK(red["X-Api-Key"] == "a");  // "api-key" is not "api_key"
   CHECK(red["userPASSWORD2"] == "[REDACTED]");
@@ -67,6 +67,7 @@ TEST_CASE("secret-looking keys are found in any case and anywhere in the key") {
   CHECK(red["AUTHORIZATION"] == "[REDACTED]");
   CHECK(red["session_Token_id"] == "[REDACTED]");
   CHECK(red["passw"] == "f");
+  CHECK(red[std::string(300, 'x') + "Secret"] == "[REDACTED]");
 }
 
 TEST_CASE("the redacted arguments mask secret-looking keys, listed pointers and long strings") {
