@@ -1,6 +1,10 @@
 #include "audit/keyed_hasher.h"
 
-#include <openssl/hmac.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include <cstdlib>
 
 #include "audit/digest.h"
 
@@ -9,15 +13,32 @@ namespace portcullis::audit {
 Result<std::unique_ptr<KeyedHasher>> KeyedHasher::create(std::string key) {
   if (key.size() < 16) return Err("audit HMAC key: at least 16 bytes required");
   std::string id = to_hex(sha256(key)).substr(0, 8);
-  return std::unique_ptr<KeyedHasher>(new KeyedHasher(std::move(key), std::move(id)));
+  EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+  EVP_MAC_CTX* ctx = mac ? EVP_MAC_CTX_new(mac) : nullptr;
+  EVP_MAC_free(mac);  // the context keeps its own reference
+  char digest[] = "SHA256";
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0), OSSL_PARAM_construct_end()};
+  bool ok = ctx && EVP_MAC_init(ctx, reinterpret_cast<const unsigned char*>(key.data()), key.size(), params) == 1;
+  OPENSSL_cleanse(key.data(), key.size());
+  if (!ok) {
+    EVP_MAC_CTX_free(ctx);
+    return Err("audit HMAC key: OpenSSL cannot set up HMAC-SHA256");
+  }
+  return std::unique_ptr<KeyedHasher>(new KeyedHasher(std::move(id), ctx));
 }
+
+KeyedHasher::KeyedHasher(std::string key_id, evp_mac_ctx_st* keyed) : key_id_(std::move(key_id)), keyed_(keyed) {}
+
+KeyedHasher::~KeyedHasher() { EVP_MAC_CTX_free(keyed_); }
 
 std::string KeyedHasher::hash(std::string_view data) const {
   unsigned char mac[32];
-  unsigned int len = sizeof mac;
-  if (!HMAC(EVP_sha256(), key_.data(), static_cast<int>(key_.size()),
-            reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &len))
-    std::abort();
+  std::size_t len = 0;
+  EVP_MAC_CTX* c = EVP_MAC_CTX_dup(keyed_);
+  bool ok = c && EVP_MAC_update(c, reinterpret_cast<const unsigned char*>(data.data()), data.size()) == 1 &&
+            EVP_MAC_final(c, mac, &len, sizeof mac) == 1;
+  EVP_MAC_CTX_free(c);
+  if (!ok) std::abort();  // allocation failure: nothing sensible to record
   return "hmac-sha256:" + key_id_ + ":" + to_hex(std::string_view(reinterpret_cast<char*>(mac), len));
 }
 

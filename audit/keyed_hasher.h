@@ -9,12 +9,17 @@
 
 #include "common/result.h"
 
+struct evp_mac_ctx_st;
+
 namespace portcullis::audit {
 
 class KeyedHasher {
  public:
   // `key` must be at least 16 bytes.
   static Result<std::unique_ptr<KeyedHasher>> create(std::string key);
+  ~KeyedHasher();
+  KeyedHasher(const KeyedHasher&) = delete;
+  KeyedHasher& operator=(const KeyedHasher&) = delete;
 
   // "hmac-sha256:<key id>:<64 hex>". The key id (first 8 hex digits of the
   // SHA-256 of the key) tells which key to use when the key is rotated.
@@ -22,9 +27,12 @@ class KeyedHasher {
   const std::string& key_id() const { return key_id_; }
 
  private:
-  KeyedHasher(std::string key, std::string key_id) : key_(std::move(key)), key_id_(std::move(key_id)) {}
-  std::string key_;
+  KeyedHasher(std::string key_id, evp_mac_ctx_st* keyed);
   std::string key_id_;
+  // HMAC keyed once; each hash() works on a copy (EVP_MAC_CTX_dup takes a
+  // const context, so concurrent copies are safe). Keying and fetching HMAC
+  // on every call cost twice as much.
+  evp_mac_ctx_st* keyed_;
 };
 
 }  // namespace portcullis::audit
