@@ -332,6 +332,8 @@ struct AuditLog::State {
       ++stats.failures;
       stats.healthy = false;
       rest.swap(queue);
+      waited_queued = 0;
+      flush_requested = false;
     }
     AuditError e = make_error(AuditError::Code::kUnavailable, "audit log write failed: " + why);
     fail_all(batch, e);
