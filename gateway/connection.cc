@@ -464,10 +464,8 @@ Awaitable<bool> Session::handle_mcp(http::request_parser<http::empty_body>& hp, 
 
   std::string sid = modern_header ? std::string() : header(h, "Mcp-Session-Id");
   if (!sid.empty()) {
-    auto now = std::chrono::duration_cast<std::chrono::seconds>(
-                   std::chrono::system_clock::now().time_since_epoch()).count();
     auto claims = c_.runtime->sealer->open(
-        sid, std::chrono::duration_cast<std::chrono::seconds>(cfg.server.session_ttl), now);
+        sid, std::chrono::duration_cast<std::chrono::seconds>(cfg.server.session_ttl), unix_now());
     // Unknown, forged, expired, other route, or other identity: all 404, so
     // a client re-initializes and nothing tells a prober which it was.
     if (!claims || claims->upstream != ctx.upstream->name || claims->principal != ctx.principal_key)

@@ -25,6 +25,7 @@
 #include "gateway/legacy_route.h"
 #include "gateway/log.h"
 #include "gateway/policy_stage.h"
+#include "gateway/session_sealer.h"
 #include "gateway/sse_parser.h"
 #include "gateway/upstream_request.h"
 
@@ -43,11 +44,6 @@ constexpr std::size_t kMaxQueued = 256 * 1024;
 // instead: its agent does not read it.
 constexpr std::size_t kMaxDelivered = 1024 * 1024;
 constexpr std::size_t kMaxPostAnswer = 64 * 1024;  // an upstream's answer to a POST ("Accepted")
-
-std::int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // Names this process in handles: a handle another replica sealed (with a
 // shared session key) names a stream that is not here.

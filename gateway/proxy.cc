@@ -17,6 +17,7 @@
 #include "gateway/log.h"
 #include "gateway/mcp2026.h"
 #include "gateway/policy_stage.h"
+#include "gateway/session_sealer.h"
 #include "gateway/sse_parser.h"
 #include "gateway/upstream_request.h"
 
@@ -33,11 +34,6 @@ constexpr std::size_t kMaxBuffered = 8 << 20;  // initialize answers and results
 // the last event: the connection is closed by then whatever the client does
 // (the kill's promise is "closed within 100 ms").
 constexpr auto kKillAnswerBound = 50ms;
-
-std::int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 class Exchange {
  public:

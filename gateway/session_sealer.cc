@@ -6,12 +6,18 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include <chrono>
 #include <memory>
 #include <stdexcept>
 
 #include "identity/base64url.h"
 
 namespace portcullis::gateway {
+
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 namespace {
 
 constexpr std::string_view kAad = "portcullis-session-v1";

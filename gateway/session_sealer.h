@@ -24,6 +24,9 @@ struct SessionClaims {
 
 enum class SessionError { kMalformed, kForged, kExpired };
 
+// The current time in the unix seconds that sealed ids carry (issued_at).
+std::int64_t unix_now();
+
 class SessionSealer {
  public:
   using Key = std::array<unsigned char, 32>;
