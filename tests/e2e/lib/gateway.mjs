@@ -141,17 +141,45 @@ export async function spawnListening(script, args = [], { timeoutMs = 15000, nam
   return { child, port, stdout, stderr };
 }
 
-/** A free TCP port on 127.0.0.1 (bind port 0, read it, close). */
-export function freePort() {
-  return new Promise((resolve, reject) => {
+/**
+ * A free TCP port on 127.0.0.1 for a server a test starts later.
+ *
+ * Taken from below the kernel's ephemeral range: a port from listen(0) could be
+ * handed again, before the gateway binds it, to an upstream, an IdP or an
+ * outgoing connection started in between (seen: "cannot listen: Address already
+ * in use"). Below that range nothing is assigned automatically. Each test process
+ * starts at its own offset (parallel test files) and skips ports it cannot bind.
+ */
+let nextPort = 0;
+function ephemeralLow() {
+  try {
+    const low = Number(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(low) && low > 12000 ? low : 32768;
+  } catch {
+    return 32768;
+  }
+}
+const PORT_LOW = 10000;
+const PORT_HIGH = ephemeralLow(); // exclusive
+
+function tryBind(port) {
+  return new Promise((resolve) => {
     const srv = net.createServer();
     srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
   });
+}
+
+export async function freePort() {
+  const span = PORT_HIGH - PORT_LOW;
+  if (nextPort === 0) nextPort = PORT_LOW + ((process.pid * 7919) % span);
+  for (let i = 0; i < span; i++) {
+    const port = nextPort;
+    nextPort = nextPort + 1 >= PORT_HIGH ? PORT_LOW : nextPort + 1;
+    if (await tryBind(port)) return port;
+  }
+  throw new Error(`no free port in ${PORT_LOW}-${PORT_HIGH - 1}`);
 }
 
 // ---- upstream fixtures ----
