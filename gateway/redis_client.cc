@@ -426,14 +426,22 @@ struct RedisClient::Impl {
     else (*cb)(to_value(static_cast<redisReply*>(reply)));
   }
 
-  void send(std::vector<std::string> args, ReplyCallback done) {
+  // A pending command with its deadline, or null (and `done` answered) when
+  // Redis is unreachable.
+  std::shared_ptr<Pending> begin_command(ReplyCallback& done) {
     if (!up || !cmd.ac) {
       done(Err("Redis is unreachable"));
-      return;
+      return nullptr;
     }
     auto p = std::make_shared<Pending>();
     p->cb = std::move(done);
     p->deadline = Clock::now() + opt.command_timeout;
+    return p;
+  }
+
+  void send(std::vector<std::string> args, ReplyCallback done) {
+    auto p = begin_command(done);
+    if (!p) return;
     std::vector<const char*> argv;
     std::vector<std::size_t> lens;
     argv.reserve(args.size());
@@ -451,13 +459,8 @@ struct RedisClient::Impl {
   }
 
   void send_resp(std::string_view resp, ReplyCallback done) {
-    if (!up || !cmd.ac) {
-      done(Err("Redis is unreachable"));
-      return;
-    }
-    auto p = std::make_shared<Pending>();
-    p->cb = std::move(done);
-    p->deadline = Clock::now() + opt.command_timeout;
+    auto p = begin_command(done);
+    if (!p) return;
     if (redisAsyncFormattedCommand(cmd.ac, &Impl::on_reply, p.get(), resp.data(), resp.size()) != REDIS_OK) {
       p->finish(Err("Redis command could not be sent"));
       return;
