@@ -599,43 +599,42 @@ void AuditLog::append(Record record, DurableCallback on_durable) { s_->enqueue(s
 void AuditLog::append_background(Record record) { s_->enqueue(std::move(record), nullptr, false); }
 
 void AuditLog::State::enqueue(Record record, DurableCallback on_durable, bool waited) {
-  auto& s = *this;
-  std::unique_lock lk(s.mu);
+  std::unique_lock lk(mu);
   AuditError::Code code;
   const char* why;
-  if (s.closing) {
+  if (closing) {
     code = AuditError::Code::kClosed;
     why = "audit log is closed";
-  } else if (s.failed) {
+  } else if (failed) {
     code = AuditError::Code::kUnavailable;
     why = "audit log is failed (waiting for recovery)";
-    ++s.rejected_while_failed;
-    ++s.stats.rejected_unavailable;
-  } else if (s.queue.size() >= s.opt.queue_limit) {
+    ++rejected_while_failed;
+    ++stats.rejected_unavailable;
+  } else if (queue.size() >= opt.queue_limit) {
     code = AuditError::Code::kQueueFull;
     why = "audit queue is full";
-    ++s.rejected_full_unrecorded;
-    ++s.stats.rejected_queue_full;
+    ++rejected_full_unrecorded;
+    ++stats.rejected_queue_full;
   } else {
     auto now = std::chrono::system_clock::now();
-    bool first_waited = waited && s.waited_queued++ == 0;
-    if (s.queue.empty() || first_waited) {
+    bool first_of_waited = waited && waited_queued++ == 0;
+    if (queue.empty() || first_of_waited) {
       auto t = Clock::now();
-      if (s.queue.empty()) s.first_queued = t;
-      if (first_waited) s.first_waited = t;
+      if (queue.empty()) first_queued = t;
+      if (first_of_waited) first_waited = t;
     }
-    s.queue.push_back(Pending{Pending::Op::kRecord, std::move(record), now, std::move(on_durable), {}});
+    queue.push_back(Pending{Pending::Op::kRecord, std::move(record), now, std::move(on_durable), {}});
     // An idle writer wakes to time the group; a gathering one when the group
     // is full or its deadline moves up (or on flush()).
-    bool wake = s.writer_waiting ||
-                (s.gathering && (first_waited || s.queue.size() == s.opt.group_commit_records));
-    s.writer_waiting = false;
+    bool wake = writer_waiting ||
+                (gathering && (first_of_waited || queue.size() == opt.group_commit_records));
+    writer_waiting = false;
     lk.unlock();
-    if (wake) s.cv.notify_one();
+    if (wake) cv.notify_one();
     return;
   }
   std::string msg = why;
-  if (code == AuditError::Code::kUnavailable && !s.error.empty()) msg += ": " + s.error;
+  if (code == AuditError::Code::kUnavailable && !error.empty()) msg += ": " + error;
   lk.unlock();
   if (on_durable) on_durable(Unexpected<AuditError>{AuditError{code, std::move(msg)}});
 }
