@@ -14,6 +14,7 @@
 #include "audit/keyed_hasher.h"
 #include "audit/log_format.h"
 #include "audit/signer.h"
+#include "common/encoding.h"
 #include "config/config.h"
 
 namespace portcullis::audit {
@@ -139,8 +140,8 @@ struct AuditLog::State {
                        {"time", t},
                        {"instance", opt.instance},
                        {"key_id", signer->key_id()},
-                       {"public_key", base64_encode(signer->public_key())},
-                       {"signature", base64_encode(sig)}};
+                       {"public_key", encoding::base64_encode(signer->public_key())},
+                       {"signature", encoding::base64_encode(sig)}};
     frame(kind::kCheckpoint, std::move(f), now, buf);
     records_since_cp = 0;
     last_cp = Clock::now();
@@ -158,14 +159,14 @@ struct AuditLog::State {
   // not available).
   void frame_rotation(const Signer& next, bool old_signature, std::string_view old_key_id, std::string reason,
                       std::string& buf) {
-    std::string pub_b64 = base64_encode(next.public_key());
+    std::string pub_b64 = encoding::base64_encode(next.public_key());
     nlohmann::json r = {{"old_key_id", std::string(old_key_id)},
-                        {"old_public_key", old_signature ? nlohmann::json(base64_encode(signer->public_key()))
+                        {"old_public_key", old_signature ? nlohmann::json(encoding::base64_encode(signer->public_key()))
                                                          : nlohmann::json(nullptr)},
                         {"new_key_id", next.key_id()},
                         {"new_public_key", pub_b64},
                         {"reason", std::move(reason)}};
-    r["signature"] = old_signature ? nlohmann::json(base64_encode(
+    r["signature"] = old_signature ? nlohmann::json(encoding::base64_encode(
                                          signer->sign(rotation_message(opt.instance, last_seq, last_hash, pub_b64))))
                                    : nlohmann::json(nullptr);
     nlohmann::json f;

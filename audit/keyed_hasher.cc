@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "audit/digest.h"
+#include "common/encoding.h"
 
 namespace portcullis::audit {
 
@@ -39,7 +40,7 @@ std::string KeyedHasher::hash(std::string_view data) const {
             EVP_MAC_final(c, mac, &len, sizeof mac) == 1;
   EVP_MAC_CTX_free(c);
   if (!ok) std::abort();  // allocation failure: nothing sensible to record
-  return "hmac-sha256:" + key_id_ + ":" + to_hex(std::string_view(reinterpret_cast<char*>(mac), len));
+  return "hmac-sha256:" + key_id_ + ":" + encoding::hex_encode(std::string_view(reinterpret_cast<char*>(mac), len));
 }
 
 }  // namespace portcullis::audit

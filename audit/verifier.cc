@@ -8,6 +8,7 @@
 #include "audit/log_format.h"
 #include "audit/record.h"
 #include "audit/signer.h"
+#include "common/encoding.h"
 
 namespace portcullis::audit {
 namespace {
@@ -145,7 +146,8 @@ class ChainVerifier {
 
   static std::optional<std::string> b64_field(const nlohmann::json& o, const char* key) {
     if (!o.contains(key) || !o[key].is_string()) return std::nullopt;
-    return base64_decode(o[key].get<std::string>());
+    return encoding::base64_decode(o[key].get<std::string>(),
+                                   {encoding::Base64Alphabet::kStandard, encoding::Base64Padding::kRequired});
   }
 
   bool verify_checkpoint(const std::string& file, std::uint64_t seq, const nlohmann::json& b) {

@@ -1,6 +1,7 @@
 #include "config/loader.h"
 
 #include <arpa/inet.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include <algorithm>
@@ -15,6 +16,7 @@
 #include <set>
 #include <sstream>
 
+#include "common/encoding.h"
 #include "common/url.h"
 #include "config/interpolate.h"
 #include "config/yaml_reader.h"
@@ -60,11 +62,11 @@ bool is_hex64(std::string_view s) {
 }
 
 bool is_base64_32_bytes(std::string_view s) {
-  while (!s.empty() && s.back() == '=') s.remove_suffix(1);
-  return s.size() == 43 && std::all_of(s.begin(), s.end(), [](char c) {
-           return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '+' ||
-                  c == '/' || c == '-' || c == '_';
-         });
+  if (s.size() != 43 && s.size() != 44) return false;
+  unsigned char out[encoding::base64_decoded_max(44)];
+  auto n = encoding::base64_decode_into(s, {encoding::Base64Alphabet::kEither, encoding::Base64Padding::kOptional}, out);
+  OPENSSL_cleanse(out, sizeof out);  // an inline session key
+  return n && *n == 32;
 }
 
 bool is_upstream_name(std::string_view s) {

@@ -9,12 +9,16 @@
 #include <openssl/crypto.h>
 #include <unistd.h>
 
+#include "common/encoding.h"
 #include "credentials/crypto.h"
-#include "credentials/encoding.h"
 #include "credentials/vault_key.h"
 
 namespace portcullis::credentials {
 namespace {
+
+// The vault writes padded standard base64; a hand-edited file may use either
+// alphabet, with or without padding.
+constexpr encoding::Base64Rules kVaultBase64{encoding::Base64Alphabet::kEither, encoding::Base64Padding::kOptional};
 
 using json = nlohmann::json;
 using Code = VaultError::Code;
@@ -45,7 +49,7 @@ std::string index_mac(const Secret& kek, const std::string& key_id, const Entrie
              (e.deleted ? "deleted" : "live") + "\n";
   }
   Secret key = mac_key(kek);
-  return hex_encode(crypto::hmac_sha256(key.reveal(), input));
+  return encoding::hex_encode(crypto::hmac_sha256(key.reveal(), input));
 }
 
 bool has_exactly(const json& obj, std::initializer_list<const char*> keys) {
@@ -85,8 +89,8 @@ VaultResult<Entries> parse(const std::string& file, const std::string& text, con
       e.deleted = true;
     } else {
       if (!j["key"].is_string() || !j["data"].is_string()) return corrupt("bad entry");
-      auto k = base64_decode(j["key"].get<std::string>());
-      auto d = base64_decode(j["data"].get<std::string>());
+      auto k = encoding::base64_decode(j["key"].get<std::string>(), kVaultBase64);
+      auto d = encoding::base64_decode(j["data"].get<std::string>(), kVaultBase64);
       if (!k || !d) return corrupt("bad base64 in entry " + name);
       e.wrapped_key = std::move(*k);
       e.data = std::move(*d);
@@ -119,8 +123,8 @@ std::string serialize(const Secret& kek, const Entries& entries) {
     if (e.deleted) {
       j["deleted"] = true;
     } else {
-      j["key"] = base64_encode(e.wrapped_key);
-      j["data"] = base64_encode(e.data);
+      j["key"] = encoding::base64_encode(e.wrapped_key);
+      j["data"] = encoding::base64_encode(e.data);
     }
     list.push_back(std::move(j));
   }

@@ -3,8 +3,8 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "common/encoding.h"
 #include "credentials/crypto.h"
-#include "credentials/encoding.h"
 
 namespace portcullis::credentials {
 namespace {
@@ -119,7 +119,7 @@ void SignedJwtProvider::get(const CallIdentity& who, Callback done) {
   claims["sub"] = who.user.empty() ? std::string(who.agent_id) : std::string(who.user);
   if (!who.user.empty()) claims["act"] = {{"sub", std::string(who.agent_id)}};
   claims["client_id"] = std::string(who.agent_id);
-  claims["jti"] = base64url_encode(crypto::random_bytes(16));
+  claims["jti"] = encoding::base64url_encode(crypto::random_bytes(16));
   claims["iat"] = iat;
   claims["exp"] = exp;
   auto jwt = signer->sign_jwt(claims.dump());

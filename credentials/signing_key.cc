@@ -9,8 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/encoding.h"
 #include "credentials/crypto.h"
-#include "credentials/encoding.h"
 
 namespace portcullis::credentials {
 namespace {
@@ -41,7 +41,7 @@ std::string braced(const std::string& s) {
 }  // namespace
 
 SigningKey::SigningKey(EVP_PKEY* key, Algorithm alg) : key_(key), alg_(alg) {
-  thumbprint_ = base64url_encode(crypto::sha256(braced(jwk_members())));
+  thumbprint_ = encoding::base64url_encode(crypto::sha256(braced(jwk_members())));
 }
 
 SigningKey::SigningKey(SigningKey&& o) noexcept
@@ -107,13 +107,13 @@ std::string SigningKey::jwk_members() const {
     size_t len = sizeof pub;
     EVP_PKEY_get_raw_public_key(key_, pub, &len);
     return R"("crv":"Ed25519","kty":"OKP","x":")" +
-           base64url_encode(std::string_view(reinterpret_cast<char*>(pub), len)) + "\"";
+           encoding::base64url_encode(std::string_view(reinterpret_cast<char*>(pub), len)) + "\"";
   }
   BIGNUM *x = nullptr, *y = nullptr;
   EVP_PKEY_get_bn_param(key_, OSSL_PKEY_PARAM_EC_PUB_X, &x);
   EVP_PKEY_get_bn_param(key_, OSSL_PKEY_PARAM_EC_PUB_Y, &y);
-  std::string out = R"("crv":"P-256","kty":"EC","x":")" + base64url_encode(bn_bytes(x, 32)) + R"(","y":")" +
-                    base64url_encode(bn_bytes(y, 32)) + "\"";
+  std::string out = R"("crv":"P-256","kty":"EC","x":")" + encoding::base64url_encode(bn_bytes(x, 32)) + R"(","y":")" +
+                    encoding::base64url_encode(bn_bytes(y, 32)) + "\"";
   BN_free(x);
   BN_free(y);
   return out;
@@ -153,10 +153,10 @@ Result<std::string> SigningKey::sign(std::string_view data) const {
 
 Result<std::string> SigningKey::sign_jwt(std::string_view payload_json, std::string_view typ) const {
   nlohmann::json header = {{"alg", jws_alg()}, {"kid", thumbprint_}, {"typ", std::string(typ)}};
-  std::string input = base64url_encode(header.dump()) + "." + base64url_encode(payload_json);
+  std::string input = encoding::base64url_encode(header.dump()) + "." + encoding::base64url_encode(payload_json);
   auto sig = sign(input);
   if (!sig.ok()) return Err(sig.error());
-  return input + "." + base64url_encode(*sig);
+  return input + "." + encoding::base64url_encode(*sig);
 }
 
 }  // namespace portcullis::credentials

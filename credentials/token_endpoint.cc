@@ -4,6 +4,7 @@
 #include <cctype>
 #include <nlohmann/json.hpp>
 
+#include "common/encoding.h"
 #include "credentials/encoding.h"
 
 namespace portcullis::credentials {
@@ -54,7 +55,7 @@ void request_token(HttpClient& http, const Clock& clock, const TokenEndpoint& ep
   std::string basic = form_urlencode(ep.client_id) + ":" + form_urlencode(ep.client_secret->reveal());
   req.headers = {{"Content-Type", "application/x-www-form-urlencoded"},
                  {"Accept", "application/json"},
-                 {"Authorization", "Basic " + base64_encode(basic)}};
+                 {"Authorization", "Basic " + encoding::base64_encode(basic)}};
   wipe(basic);
 
   // What to scrub from any message built from the answer.

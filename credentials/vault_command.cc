@@ -10,9 +10,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/encoding.h"
 #include "credentials/crypto.h"
 #include "credentials/embedded_vault.h"
-#include "credentials/encoding.h"
 #include "credentials/signing_key.h"
 #include "credentials/vault_key.h"
 
@@ -199,7 +199,7 @@ class Command {
     std::string public_jwk;
     if (kind == "random32") {
       Secret raw = crypto::random_secret(32);
-      std::string hex = hex_encode(raw.reveal());
+      std::string hex = encoding::hex_encode(raw.reveal());
       value = Secret::take(hex);
     } else if (kind == "ed25519" || kind == "p256") {
       auto key = SigningKey::generate(kind == "p256" ? SigningKey::Algorithm::kES256 : SigningKey::Algorithm::kEdDSA);

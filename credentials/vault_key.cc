@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/encoding.h"
 #include "credentials/atomic_file.h"
 #include "credentials/crypto.h"
 #include "credentials/encoding.h"
@@ -56,7 +57,7 @@ VaultResult<Secret> load_vault_key(const config::VaultConfig& cfg) {
 Secret generate_vault_key() { return crypto::random_secret(kVaultKeyBytes); }
 
 VaultResult<void> write_vault_key_file(const std::string& path, const Secret& key) {
-  std::string hex = hex_encode(key.reveal());
+  std::string hex = encoding::hex_encode(key.reveal());
   hex += '\n';
   // O_EXCL: never overwrite a key that may be the only way into a vault.
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -88,7 +89,7 @@ VaultResult<void> write_vault_key_file(const std::string& path, const Secret& ke
 std::string vault_key_id(const Secret& key) {
   std::string input = "portcullis-vault-key-id";
   input.append(key.reveal());
-  std::string id = hex_encode(crypto::sha256(input)).substr(0, 16);
+  std::string id = encoding::hex_encode(crypto::sha256(input)).substr(0, 16);
   wipe(input);
   return id;
 }

@@ -7,6 +7,8 @@
 #include <cmath>
 #include <set>
 
+#include "common/encoding.h"
+
 namespace portcullis::gateway::mcp2026 {
 namespace {
 
@@ -27,66 +29,6 @@ bool is_sentinel(std::string_view v) {
          v.substr(v.size() - kSentinelClose.size()) == kSentinelClose;
 }
 
-// Standard base64 (RFC 4648 §4) with its padding: SEP-2243's test cases
-// reject "SGVsbG8" (padding missing) as well as foreign characters.
-bool base64_decode(std::string_view in, std::string& out) {
-  if (in.size() % 4 != 0) return false;
-  auto val = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-  };
-  std::size_t pad = 0;
-  while (!in.empty() && in.back() == '=' && pad < 2) {
-    in.remove_suffix(1);
-    ++pad;
-  }
-  out.clear();
-  std::uint32_t acc = 0;
-  int bits = 0;
-  for (char c : in) {
-    int v = val(c);
-    if (v < 0) return false;
-    acc = (acc << 6) | static_cast<std::uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((acc >> bits) & 0xFF));
-    }
-  }
-  // Leftover bits must be zero (a canonical encoding).
-  return (acc & ((1u << bits) - 1)) == 0;
-}
-
-std::string base64_encode(std::string_view in) {
-  static constexpr char kAlpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  std::size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    std::uint32_t n = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8) |
-                      static_cast<unsigned char>(in[i + 2]);
-    out += kAlpha[(n >> 18) & 63];
-    out += kAlpha[(n >> 12) & 63];
-    out += kAlpha[(n >> 6) & 63];
-    out += kAlpha[n & 63];
-  }
-  if (i + 1 == in.size()) {
-    std::uint32_t n = static_cast<unsigned char>(in[i]) << 16;
-    out += kAlpha[(n >> 18) & 63];
-    out += kAlpha[(n >> 12) & 63];
-    out += "==";
-  } else if (i + 2 == in.size()) {
-    std::uint32_t n = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8);
-    out += kAlpha[(n >> 18) & 63];
-    out += kAlpha[(n >> 12) & 63];
-    out += kAlpha[(n >> 6) & 63];
-    out += '=';
-  }
-  return out;
-}
 
 bool valid_utf8(std::string_view s) {
   for (std::size_t i = 0; i < s.size();) {
@@ -390,10 +332,12 @@ std::optional<Refusal> check_modern_request(const RpcBody& body, const MirroredH
 std::optional<std::string> decode_header_value(std::string_view raw) {
   std::string_view v = trim(raw);
   if (is_sentinel(v)) {
-    std::string out;
     auto inner = v.substr(kSentinelOpen.size(), v.size() - kSentinelOpen.size() - kSentinelClose.size());
-    if (!base64_decode(inner, out) || !valid_utf8(out)) return std::nullopt;
-    return out;
+    // Standard base64 with its padding: SEP-2243's test cases reject "SGVsbG8"
+    // (padding missing) as well as foreign characters.
+    auto decoded = encoding::base64_decode(inner, {encoding::Base64Alphabet::kStandard, encoding::Base64Padding::kRequired});
+    if (!decoded || !valid_utf8(*decoded)) return std::nullopt;
+    return decoded;
   }
   for (char c : v) {
     auto u = static_cast<unsigned char>(c);
@@ -404,7 +348,7 @@ std::optional<std::string> decode_header_value(std::string_view raw) {
 
 std::string encode_header_value(std::string_view value) {
   if (plain_safe(value) && !is_sentinel(value)) return std::string(value);
-  return std::string(kSentinelOpen) + base64_encode(value) + std::string(kSentinelClose);
+  return std::string(kSentinelOpen) + encoding::base64_encode(value) + std::string(kSentinelClose);
 }
 
 std::optional<std::string> name_source(const RpcMessage& m, const nlohmann::json& params) {

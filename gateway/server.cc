@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/encoding.h"
 #include "config/loader.h"
 #include "credentials/clock.h"
 #include "credentials/embedded_vault.h"
@@ -38,35 +39,24 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// 32 bytes as raw bytes, 64 hex digits or standard base64.
+// 32 bytes as raw bytes, 64 hex digits or base64 (either alphabet, padding
+// optional: what the config loader accepts).
 bool decode_session_key(const std::string& text, SessionSealer::Key& key) {
-  if (text.size() == 44 && text.back() == '=') {
-    unsigned char out[33];
-    int n = EVP_DecodeBlock(out, reinterpret_cast<const unsigned char*>(text.data()), 44);
-    if (n != 33) return false;  // 32 bytes plus one padding byte
-    std::copy(out, out + 32, key.begin());
-    OPENSSL_cleanse(out, sizeof out);
-    return true;
-  }
-  auto hexval = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  if (text.size() == 64) {
-    for (int i = 0; i < 32; ++i) {
-      int hi = hexval(text[2 * i]), lo = hexval(text[2 * i + 1]);
-      if (hi < 0 || lo < 0) return false;
-      key[i] = static_cast<unsigned char>(hi * 16 + lo);
-    }
-    return true;
-  }
+  if (text.size() == 64) return encoding::hex_decode_into(text, key.data());
   if (text.size() == 32) {  // raw bytes (e.g. a vault entry made with `generate`)
     std::copy(text.begin(), text.end(), key.begin());
     return true;
   }
-  return false;
+  unsigned char out[encoding::base64_decoded_max(44)];
+  bool ok = false;
+  if (text.size() == 43 || text.size() == 44) {
+    auto n = encoding::base64_decode_into(
+        text, {encoding::Base64Alphabet::kEither, encoding::Base64Padding::kOptional}, out);
+    ok = n && *n == key.size();
+    if (ok) std::copy(out, out + key.size(), key.begin());
+  }
+  OPENSSL_cleanse(out, sizeof out);
+  return ok;
 }
 
 // The embedded vault named by the config, or null when there is none.

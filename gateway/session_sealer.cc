@@ -10,7 +10,7 @@
 #include <memory>
 #include <stdexcept>
 
-#include "identity/base64url.h"
+#include "common/encoding.h"
 
 namespace portcullis::gateway {
 
@@ -71,12 +71,12 @@ std::string SessionSealer::seal_bytes(std::string_view plain, std::string_view p
       EVP_EncryptFinal_ex(ctx.get(), o + kNonce + len, &len) != 1 ||
       EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, kTag, o + kNonce + plain.size()) != 1)
     throw std::runtime_error("AES-GCM seal failed");
-  return identity::base64url_encode(out);
+  return encoding::base64url_encode(out);
 }
 
 Result<std::string, SessionError> SessionSealer::open_bytes(std::string_view id, std::string_view purpose) const {
   if (id.empty() || id.size() > kMaxId) return Err(SessionError::kMalformed);
-  auto decoded = identity::base64url_decode(id);
+  auto decoded = encoding::base64_decode(id, {encoding::Base64Alphabet::kUrl, encoding::Base64Padding::kForbidden});
   if (!decoded || decoded->size() < kNonce + kTag) return Err(SessionError::kMalformed);
   const std::string& raw = *decoded;
   const auto* r = reinterpret_cast<const unsigned char*>(raw.data());

@@ -2,7 +2,7 @@
 
 #include <openssl/crypto.h>
 
-#include "identity/base64url.h"
+#include "common/encoding.h"
 #include "identity/strict_json.h"
 
 namespace portcullis::identity {
@@ -45,7 +45,7 @@ Introspector::Introspector(config::IntrospectionConfig config, std::string clien
   std::string id = form_urlencode(config_.client_id);
   std::string secret = form_urlencode(client_secret);
   std::string pair = id + ":" + secret;
-  authorization_ = "Basic " + base64_encode(pair);
+  authorization_ = "Basic " + encoding::base64_encode(pair);
   wipe(secret);
   wipe(pair);
   wipe(client_secret);

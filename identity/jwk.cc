@@ -5,7 +5,7 @@
 #include <openssl/err.h>
 #include <openssl/param_build.h>
 
-#include "identity/base64url.h"
+#include "common/encoding.h"
 #include "identity/strict_json.h"
 
 namespace portcullis::identity {
@@ -26,7 +26,8 @@ constexpr int kMaxRsaBits = 8192;  // bigger keys make verification a DoS lever
 Result<std::string> member_bytes(const json& jwk, const char* name) {
   auto it = jwk.find(name);
   if (it == jwk.end() || !it->is_string()) return Err(std::string("missing ") + name);
-  auto bytes = base64url_decode(it->get_ref<const std::string&>(), Padding::kAllow);
+  auto bytes = encoding::base64_decode(it->get_ref<const std::string&>(),
+                                       {encoding::Base64Alphabet::kUrl, encoding::Base64Padding::kOptional});
   if (!bytes || bytes->empty()) return Err(std::string("bad base64url in ") + name);
   return std::move(*bytes);
 }

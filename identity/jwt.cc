@@ -4,11 +4,14 @@
 #include <cctype>
 #include <cmath>
 
-#include "identity/base64url.h"
+#include "common/encoding.h"
 #include "identity/strict_json.h"
 
 namespace portcullis::identity {
 namespace {
+
+// RFC 7515 §2: base64url without padding.
+constexpr encoding::Base64Rules kJwsBase64{encoding::Base64Alphabet::kUrl, encoding::Base64Padding::kForbidden};
 
 using nlohmann::json;
 
@@ -19,7 +22,7 @@ std::string lower(std::string_view s) {
 }
 
 std::optional<json> decode_object(std::string_view part) {
-  auto bytes = base64url_decode(part);
+  auto bytes = encoding::base64_decode(part, kJwsBase64);
   if (!bytes) return std::nullopt;
   auto doc = parse_strict_json(*bytes);
   if (!doc || !doc->is_object()) return std::nullopt;
@@ -83,7 +86,7 @@ Result<DecodedJwt, AuthError> decode_jwt(std::string_view token, const DecodeLim
   auto claims = decode_object(p);
   if (!claims) return Err(AuthError::invalid("malformed token payload"));
   out.claims = std::move(*claims);
-  auto sig = base64url_decode(s);
+  auto sig = encoding::base64_decode(s, kJwsBase64);
   if (!sig) return Err(AuthError::invalid("malformed token signature"));
   out.signature = std::move(*sig);
   out.signing_input = token.substr(0, d2);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "audit/digest.h"
+#include "common/encoding.h"
 
 namespace portcullis::audit {
 namespace {
@@ -17,7 +18,7 @@ std::string reference_hmac(const std::string& key, std::string_view data) {
   unsigned int len = sizeof mac;
   REQUIRE(HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
                reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &len));
-  return to_hex(std::string_view(reinterpret_cast<char*>(mac), len));
+  return encoding::hex_encode(std::string_view(reinterpret_cast<char*>(mac), len));
 }
 
 TEST_CASE("hash is HMAC-SHA256 under the key, prefixed with the key id") {

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "audit/digest.h"
+#include "common/encoding.h"
 #include "audit/log_format.h"
 #include "audit/signer.h"
 #include "test_util.h"
@@ -76,9 +77,9 @@ void rewrite_chain(const std::string& dir, const std::function<void(std::size_t,
         auto& c = b["checkpoint"];
         c["hash"] = prev;
         if (resign) {
-          c["public_key"] = base64_encode(resign->public_key());
+          c["public_key"] = encoding::base64_encode(resign->public_key());
           c["key_id"] = resign->key_id();
-          c["signature"] = base64_encode(resign->sign(checkpoint_message(
+          c["signature"] = encoding::base64_encode(resign->sign(checkpoint_message(
               c["instance"].get<std::string>(), c["seq"].get<std::uint64_t>(), prev, c["time"].get<std::string>())));
         }
       }

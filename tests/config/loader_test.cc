@@ -742,6 +742,16 @@ TEST_CASE("a literal session key must be 32 bytes") {
   CHECK(load_errors("server: { session_key: short }\n") ==
         std::vector<std::string>{"gw.yaml:1:24: server.session_key: must be 32 bytes as hex or base64"});
   CHECK(load_ok("server: { session_key: \"" + kHash + "\" }\n")->server.session_key.value == kHash);
+  // Base64 of 32 bytes: either alphabet, padded or not (what the gateway decodes).
+  const std::string b64 = "q83vASNFZ4mrze8BI0VniavN7wEjRWeJq83vASNFZ4k=";  // 0xab 0xcd 0xef 0x01 ...
+  CHECK(load_ok("server: { session_key: \"" + b64 + "\" }\n"));
+  CHECK(load_ok("server: { session_key: \"" + b64.substr(0, 43) + "\" }\n"));
+  CHECK(load_ok("server: { session_key: \"q83vASNFZ4mrze8BI0VniavN7wEjRWeJq83vASNFZ4k\" }\n"));
+  CHECK(load_ok("server: { session_key: \"_83vASNFZ4mrze8BI0VniavN7wEjRWeJq83vASNFZ4k\" }\n"));
+  // 31 bytes; 33 bytes; stray low bits in the last character; wrong padding.
+  for (std::string bad : {"q83vASNFZ4mrze8BI0VniavN7wEjRWeJq83vASNFZw==", "q83vASNFZ4mrze8BI0VniavN7wEjRWeJq83vASNFZ4mr",
+                          "q83vASNFZ4mrze8BI0VniavN7wEjRWeJq83vASNFZ4l=", "q83vASNFZ4mrze8BI0VniavN7wEjRWeJq83vASNFZ4k=="})
+    CHECK_MESSAGE(load_errors("server: { session_key: \"" + bad + "\" }\n").size() == 1, bad);
 }
 
 TEST_CASE("every error in a file is reported, in file order") {

@@ -12,20 +12,23 @@
 #include <optional>
 #include <string>
 
-#include "credentials/encoding.h"
+#include "common/encoding.h"
 
 namespace portcullis::credentials::testing {
 
+// RFC 7515 §2: base64url without padding.
+inline constexpr encoding::Base64Rules kJwsBase64{encoding::Base64Alphabet::kUrl, encoding::Base64Padding::kForbidden};
+
 inline EVP_PKEY* pkey_from_jwk(const nlohmann::json& jwk) {
   if (jwk.at("kty") == "OKP" && jwk.at("crv") == "Ed25519") {
-    auto x = base64_decode(jwk.at("x").get<std::string>());
+    auto x = encoding::base64_decode(jwk.at("x").get<std::string>(), kJwsBase64);
     if (!x) return nullptr;
     return EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, reinterpret_cast<const unsigned char*>(x->data()),
                                        x->size());
   }
   if (jwk.at("kty") == "EC" && jwk.at("crv") == "P-256") {
-    auto x = base64_decode(jwk.at("x").get<std::string>());
-    auto y = base64_decode(jwk.at("y").get<std::string>());
+    auto x = encoding::base64_decode(jwk.at("x").get<std::string>(), kJwsBase64);
+    auto y = encoding::base64_decode(jwk.at("y").get<std::string>(), kJwsBase64);
     if (!x || !y || x->size() != 32 || y->size() != 32) return nullptr;
     std::string point = "\x04" + *x + *y;
     OSSL_PARAM_BLD* bld = OSSL_PARAM_BLD_new();
@@ -49,9 +52,9 @@ inline EVP_PKEY* pkey_from_jwk(const nlohmann::json& jwk) {
 inline std::optional<nlohmann::json> verify_jws(const std::string& jws, const nlohmann::json& jwks) {
   auto d1 = jws.find('.'), d2 = jws.rfind('.');
   if (d1 == std::string::npos || d1 == d2) return std::nullopt;
-  auto header = base64_decode(jws.substr(0, d1));
-  auto payload = base64_decode(jws.substr(d1 + 1, d2 - d1 - 1));
-  auto sig = base64_decode(jws.substr(d2 + 1));
+  auto header = encoding::base64_decode(jws.substr(0, d1), kJwsBase64);
+  auto payload = encoding::base64_decode(jws.substr(d1 + 1, d2 - d1 - 1), kJwsBase64);
+  auto sig = encoding::base64_decode(jws.substr(d2 + 1), kJwsBase64);
   if (!header || !payload || !sig) return std::nullopt;
   auto h = nlohmann::json::parse(*header);
   const nlohmann::json* jwk = nullptr;

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <thread>
 
+#include "common/encoding.h"
 #include "credentials/embedded_vault.h"
 #include "credentials/vault_key.h"
 #include "tests/credentials/fakes.h"
@@ -87,7 +88,7 @@ TEST_CASE("client_credentials posts the grant with HTTP Basic client auth, scope
   CHECK(req.method == "POST");
   CHECK(req.url == "http://as.test/token");
   CHECK(header_of(req, "Content-Type") == "application/x-www-form-urlencoded");
-  CHECK(header_of(req, "Authorization") == "Basic " + base64_encode(std::string("portcullis:") + kClientSecret));
+  CHECK(header_of(req, "Authorization") == "Basic " + encoding::base64_encode(std::string("portcullis:") + kClientSecret));
   auto form = parse_form(req.body);
   CHECK(form["grant_type"] == "client_credentials");
   CHECK(form["scope"] == "crm.read");
@@ -318,7 +319,7 @@ TEST_CASE("a client secret missing from the vault fails creation with an error n
   REQUIRE(q.ok());
   Answer a;
   (*q)->get(kAgent, a.cb());
-  CHECK(header_of(env.http.request(0), "Authorization") == "Basic " + base64_encode("portcullis:from-vault"));
+  CHECK(header_of(env.http.request(0), "Authorization") == "Basic " + encoding::base64_encode("portcullis:from-vault"));
 }
 
 // --- token_exchange ---------------------------------------------------------
@@ -337,7 +338,7 @@ TEST_CASE("token_exchange sends the RFC 8693 form with the agent's token as subj
   REQUIRE(env.http.count() == 1);
   auto req = env.http.request(0);
   CHECK(req.method == "POST");
-  CHECK(header_of(req, "Authorization") == "Basic " + base64_encode(std::string("portcullis:") + kClientSecret));
+  CHECK(header_of(req, "Authorization") == "Basic " + encoding::base64_encode(std::string("portcullis:") + kClientSecret));
   auto form = parse_form(req.body);
   CHECK(form["grant_type"] == "urn:ietf:params:oauth:grant-type:token-exchange");
   CHECK(form["subject_token"] == "agent.jwt.token");

@@ -4,6 +4,7 @@
 
 #include <set>
 
+#include "common/encoding.h"
 #include "credentials/embedded_vault.h"
 #include "credentials/vault_key.h"
 #include "tests/credentials/fakes.h"
@@ -74,7 +75,7 @@ TEST_CASE("a signed JWT verifies with the provider's own published JWKS and name
     CHECK((*claims)["client_id"] == "support-bot");
     CHECK((*claims)["exp"].get<std::int64_t>() - (*claims)["iat"].get<std::int64_t>() == 300);
     CHECK((*claims)["jti"].get<std::string>().size() >= 16);
-    auto header = json::parse(*base64_decode(jwt.substr(0, jwt.find('.'))));
+    auto header = json::parse(*encoding::base64_decode(jwt.substr(0, jwt.find('.')), {encoding::Base64Alphabet::kUrl, encoding::Base64Padding::kForbidden}));
     CHECK(header["alg"] == alg);
     CHECK(header["kid"] == json::parse(p->public_jwks()[0])["kid"]);
   }

@@ -2,8 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include "common/encoding.h"
 #include "credentials/crypto.h"
-#include "credentials/encoding.h"
 #include "tests/credentials/jws_verify.h"
 
 namespace portcullis::credentials {
@@ -48,7 +48,7 @@ TEST_CASE("the thumbprint follows RFC 7638 over the required members in order") 
   auto key = SigningKey::generate(Alg::kEdDSA);
   auto jwk = nlohmann::json::parse(key->public_jwk());
   std::string input = R"({"crv":"Ed25519","kty":"OKP","x":")" + jwk["x"].get<std::string>() + "\"}";
-  CHECK(key->thumbprint() == base64url_encode(crypto::sha256(input)));
+  CHECK(key->thumbprint() == encoding::base64url_encode(crypto::sha256(input)));
   CHECK(jwk["kid"] == key->thumbprint());
   CHECK_FALSE(jwk.contains("d"));  // never the private part
 }
@@ -60,7 +60,7 @@ TEST_CASE("the RFC 7638 example key has the published thumbprint") {
   auto jwk = nlohmann::json::parse(key->public_jwk());
   std::string input = R"({"crv":"P-256","kty":"EC","x":")" + jwk["x"].get<std::string>() + R"(","y":")" +
                       jwk["y"].get<std::string>() + "\"}";
-  CHECK(key->thumbprint() == base64url_encode(crypto::sha256(input)));
+  CHECK(key->thumbprint() == encoding::base64url_encode(crypto::sha256(input)));
 }
 
 TEST_CASE("non-key PEM and unsupported algorithms are refused") {

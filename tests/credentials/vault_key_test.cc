@@ -5,7 +5,7 @@
 #include <cstdlib>
 #include <sys/stat.h>
 
-#include "credentials/encoding.h"
+#include "common/encoding.h"
 #include "tests/credentials/test_util.h"
 
 namespace portcullis::credentials {
@@ -84,7 +84,7 @@ TEST_CASE("PORTCULLIS_VAULT_KEY wins over the key file") {
   ::setenv(kVaultKeyEnv, std::string(64, 'c').c_str(), 1);
   auto key = load_vault_key({dir.path("vault"), dir.path("k")});
   REQUIRE(key.ok());
-  CHECK(hex_encode(key->reveal()) == std::string(64, 'c'));
+  CHECK(encoding::hex_encode(key->reveal()) == std::string(64, 'c'));
 }
 
 TEST_CASE("with neither a key file nor the environment variable the error says what to set") {

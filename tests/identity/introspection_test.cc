@@ -2,10 +2,11 @@
 
 #include <doctest/doctest.h>
 
-#include "identity/base64url.h"
+#include "common/encoding.h"
 #include "tests/identity/fakes.h"
 
 using namespace portcullis::identity;
+namespace encoding = portcullis::encoding;
 using namespace portcullis::identity::testing;
 using nlohmann::json;
 using portcullis::Result;
@@ -38,7 +39,7 @@ TEST_CASE("introspection posts the token with HTTP Basic client authentication")
   CHECK(req.body == "token=tok+en%2B%2F%3D&token_type_hint=access_token");
   bool basic = false, form = false;
   for (const auto& [k, v] : req.headers) {
-    basic = basic || (k == "Authorization" && v == "Basic " + base64_encode("portcullis:s3cr%3At"));
+    basic = basic || (k == "Authorization" && v == "Basic " + encoding::base64_encode("portcullis:s3cr%3At"));
     form = form || (k == "Content-Type" && v == "application/x-www-form-urlencoded");
   }
   CHECK(basic);

@@ -5,10 +5,11 @@
 
 #include <doctest/doctest.h>
 
-#include "identity/base64url.h"
+#include "common/encoding.h"
 #include "tests/identity/test_signer.h"
 
 using namespace portcullis::identity;
+namespace encoding = portcullis::encoding;
 using namespace portcullis::identity::testing;
 
 TEST_CASE("a JWK of each supported key type builds a public key") {
@@ -47,9 +48,9 @@ TEST_CASE("a JWK carrying private or symmetric material is refused") {
 
 TEST_CASE("an EC JWK whose point is not on the curve is refused") {
   auto j = public_jwk(p256_key(), "k");
-  auto y = base64url_decode(j["y"].get<std::string>());
+  auto y = encoding::base64_decode(j["y"].get<std::string>(), {encoding::Base64Alphabet::kUrl, encoding::Base64Padding::kForbidden});
   (*y)[31] ^= 1;
-  j["y"] = base64url_encode(*y);
+  j["y"] = encoding::base64url_encode(*y);
   CHECK_FALSE(parse_jwk(j).ok());
 }
 

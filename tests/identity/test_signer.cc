@@ -8,7 +8,7 @@
 
 #include <stdexcept>
 
-#include "identity/base64url.h"
+#include "common/encoding.h"
 
 namespace portcullis::identity::testing {
 namespace {
@@ -52,7 +52,7 @@ const TestKey& p256_key() { static TestKey k = make_ec("P-256"); return k; }
 const TestKey& p384_key() { static TestKey k = make_ec("P-384"); return k; }
 const TestKey& ed25519_key() { static TestKey k = make_ed25519(); return k; }
 
-std::string b64(std::string_view bytes) { return base64url_encode(bytes); }
+std::string b64(std::string_view bytes) { return encoding::base64url_encode(bytes); }
 
 nlohmann::json public_jwk(const TestKey& key, const std::string& kid, const std::string& alg, const std::string& use) {
   nlohmann::json j;

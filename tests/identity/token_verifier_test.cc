@@ -10,11 +10,12 @@
 #include <atomic>
 #include <thread>
 
-#include "identity/base64url.h"
+#include "common/encoding.h"
 #include "tests/identity/fakes.h"
 #include "tests/identity/test_signer.h"
 
 using namespace portcullis::identity;
+namespace encoding = portcullis::encoding;
 using namespace portcullis::identity::testing;
 using namespace std::chrono_literals;
 using nlohmann::json;
@@ -199,7 +200,7 @@ TEST_CASE("a bad signature is refused") {
   f.start();
   auto token = rs256(f);
   const auto dot = token.rfind('.');
-  auto sig = *base64url_decode(token.substr(dot + 1));
+  auto sig = *encoding::base64_decode(token.substr(dot + 1), {encoding::Base64Alphabet::kUrl, encoding::Base64Padding::kForbidden});
   sig[10] ^= 0x01;
   CHECK(refused(f.verify(token.substr(0, dot + 1) + b64(sig))));
 }
