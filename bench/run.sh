@@ -13,6 +13,9 @@
 #                  phases 1 and 2 for each; see `variants` near the end.
 #   4 memory       RSS of Portcullis (and nginx for reference) idle, with 1,000
 #                  idle keep-alive connections, with 1,000 open SSE streams.
+#   5 ratios       each feature's cost (audit, policy) as a ratio of two
+#                  configs run side by side and measured in alternation,
+#                  BENCH_PAIR_ROUNDS rounds; the targets' verdicts use these.
 # Prints tables and writes bench/results/<date>.md (gitignored).
 #
 # Environment (defaults in brackets)
@@ -23,12 +26,14 @@
 #   BENCH_SATURATE_CONNECTIONS [256] connections for the @sat rows of phase 3
 #   BENCH_PACE_MS [4]       mean per-connection think time in phase 2
 #   BENCH_MEM_CONNS [1000]  connections / streams in phase 4
-#   BENCH_PHASES [throughput latency variants memory]
+#   BENCH_PHASES [throughput latency variants memory ratios]
+#   BENCH_PAIR_ROUNDS [5]   rounds of phase 5
+#   BENCH_PAIR_DURATION [5] seconds per run in phase 5
 #   BENCH_SSE [0]           1: also phase 1 with SSE-framed answers
 #   BENCH_CPU_LOAD [0]      CPU for wrk and the memory-phase clients
 #   BENCH_CPU_SUT [1]       CPU for the proxy under test (nginx, Portcullis)
 #   BENCH_CPU_UPSTREAM      CPU for the upstreams [2 if >= 3 CPUs, else 0]
-#   BENCH_PORT_BASE [18400] ports BASE+1..BASE+7 are used
+#   BENCH_PORT_BASE [18400] ports BASE+1..BASE+10 are used
 #   BENCH_JWT_TOKENS [20000] distinct tokens for the jwt-uncached variant
 #   PORTCULLIS_BIN          binary to test [build/portcullis, built by scripts/build.sh]
 #   BENCH_NO_BUILD [0]      1: do not run scripts/build.sh
@@ -48,7 +53,9 @@ SAT_CONNS=${BENCH_SATURATE_CONNECTIONS:-256}
 SAT_VARIANTS=
 PACE_MS=${BENCH_PACE_MS:-4}
 MEM_CONNS=${BENCH_MEM_CONNS:-1000}
-PHASES=${BENCH_PHASES:-throughput latency variants memory}
+PHASES=${BENCH_PHASES:-throughput latency variants memory ratios}
+PAIR_ROUNDS=${BENCH_PAIR_ROUNDS:-5}
+PAIR_DURATION=${BENCH_PAIR_DURATION:-5}
 SSE=${BENCH_SSE:-0}
 ncpu=$(nproc)
 CPU_LOAD=${BENCH_CPU_LOAD:-0}
@@ -66,6 +73,7 @@ SSE_PORT=$((PORT_BASE + 4))
 PCMEM_PORT=$((PORT_BASE + 5))
 PCVAR_PORT=$((PORT_BASE + 6))
 JWKS_PORT=$((PORT_BASE + 7))
+PAIR_PORTS=($((PORT_BASE + 8)) $((PORT_BASE + 9)) $((PORT_BASE + 10)))
 JWT_TOKENS=${BENCH_JWT_TOKENS:-20000}  # distinct tokens of the jwt-uncached variant (> the 10,000-entry cache)
 
 # Targets (README): throughput >= 0.9 x nginx; p99 added <= 1 ms at half load;
@@ -397,17 +405,9 @@ variant() {
   variant_labels+=("$label")
   stop_pid "$pc_pid"
 }
-export BENCH_HEADERS=${BENCH_HEADERS:-}
-if has_phase variants && (( have_pc )); then
-  # Add variants here, e.g.:
-  #   variant audit "audit:
-  #     dir: $work/audit-variant"
-  #   variant jwt "identity:
-  #     issuers: [...]" "" "Authorization: Bearer $token"
-  # BENCH_VARIANTS_FILE: a bash file of `variant ...` lines, sourced here (for
-  # trying a variant without editing this script).
-  # Policy decides every call (with an argument condition) and the audit log
-  # makes each decision durable (group commit, fdatasync) before forwarding.
+# Policy decides every call (with an argument condition) and the audit log
+# makes each decision durable (group commit, fdatasync) before forwarding.
+write_bench_policy() {
   cat >"$work/bench-policy.yaml" <<'POLICY'
 version: "bench"
 tools:
@@ -419,6 +419,17 @@ rules:
     tools: { upstream: bench, tool: "search_records" }
     when: [ { argument: /limit, max: 1000, optional: true } ]
 POLICY
+}
+export BENCH_HEADERS=${BENCH_HEADERS:-}
+if has_phase variants && (( have_pc )); then
+  # Add variants here, e.g.:
+  #   variant audit "audit:
+  #     dir: $work/audit-variant"
+  #   variant jwt "identity:
+  #     issuers: [...]" "" "Authorization: Bearer $token"
+  # BENCH_VARIANTS_FILE: a bash file of `variant ...` lines, sourced here (for
+  # trying a variant without editing this script).
+  write_bench_policy
   # Audit alone, then policy on top of it (policy needs the audit log: no
   # decision goes unrecorded), so that each one's cost shows on its own.
   # A call waits for its record's fdatasync, so at $CONNS connections the
@@ -518,6 +529,66 @@ if has_phase memory; then
   fi
 fi
 
+# --- phase 5: feature cost ratios, interleaved -----------------------------------
+# Host noise on a shared VM moves throughput by 10-20 % between minutes, more
+# than the costs being measured. Here the configs run side by side (all on the
+# proxy's CPU; an idle one costs nothing) and are measured in alternation,
+# ABC then CBA, so drift hits numerator and denominator alike; a ratio's
+# verdict is the median of its per-round ratios.
+PAIR_LABELS=(plain audit policy+audit)
+declare -A PAIR_RPS   # PAIR_RPS[label,conns] = "rps rps ..." in round order
+pair_conns=()
+if has_phase ratios && (( have_pc )); then
+  say "phase 5: cost ratios, ${PAIR_ROUNDS} interleaved rounds of ${PAIR_DURATION}s at $CONNS and $SAT_CONNS connections"
+  write_bench_policy
+  declare -A pair_url pair_pid
+  for i in 0 1 2; do
+    l=${PAIR_LABELS[$i]}
+    case $l in
+      plain) top="" ;;
+      audit) top="audit:
+  dir: $work/pair-audit" ;;
+      policy+audit) top="policy:
+  files: [$work/bench-policy.yaml]
+audit:
+  dir: $work/pair-policy-audit" ;;
+    esac
+    start_portcullis "pair-$l" "${PAIR_PORTS[$i]}" "$top"
+    pair_pid[$l]=$pc_pid
+    pair_url[$l]=http://127.0.0.1:${PAIR_PORTS[$i]}/mcp/bench
+    probe "pair-$l" "${pair_url[$l]}" || die "phase 5: $l does not answer (see $work/portcullis-pair-$l.log)"
+  done
+  export BENCH_BODY=$bench/wrk/tools-call-request.json BENCH_DELAY_MS=0
+  for conns in "$CONNS" "$SAT_CONNS"; do
+    pair_conns+=("$conns")
+    for l in "${PAIR_LABELS[@]}"; do
+      (( WARMUP > 0 )) && taskset -c "$CPU_LOAD" wrk -t1 -c"$conns" -d"${WARMUP}s" --timeout 5s -s "$bench/wrk/tools-call.lua" "${pair_url[$l]}" >/dev/null 2>&1 || true
+      PAIR_RPS[$l,$conns]=""
+    done
+    for ((r = 1; r <= PAIR_ROUNDS; r++)); do
+      order=("${PAIR_LABELS[@]}")
+      (( r % 2 == 0 )) && order=("${PAIR_LABELS[2]}" "${PAIR_LABELS[1]}" "${PAIR_LABELS[0]}")
+      line_out=""
+      for l in "${order[@]}"; do
+        out=$(taskset -c "$CPU_LOAD" wrk -t1 -c"$conns" -d"${PAIR_DURATION}s" --timeout 5s -s "$bench/wrk/tools-call.lua" "${pair_url[$l]}" 2>&1) || die "wrk failed: $out"
+        res=$(grep '^BENCH_RESULT' <<<"$out") || die "no result from wrk: $out"
+        errs=$(( $(field connect_err <<<"$res") + $(field read_err <<<"$res") + $(field write_err <<<"$res") + $(field timeout_err <<<"$res") + $(field status_err <<<"$res") ))
+        (( errs == 0 )) || die "phase 5: $l had $errs errors at $conns connections"
+        PAIR_RPS[$l,$conns]+=" $(field rps <<<"$res")"
+        line_out+=" $l $(printf '%.0f' "$(field rps <<<"$res")")"
+      done
+      say "  $conns conns, round $r/$PAIR_ROUNDS:$line_out req/s"
+    done
+  done
+  for l in "${PAIR_LABELS[@]}"; do stop_pid "${pair_pid[$l]}"; done
+fi
+# pair_ratios NUM DEN CONNS: per-round ratios, space-separated
+pair_ratios() {
+  awk -v a="${PAIR_RPS[$1,$3]}" -v b="${PAIR_RPS[$2,$3]}" 'BEGIN {
+    n = split(a, x, " "); split(b, y, " ");
+    for (i = 1; i <= n; i++) printf "%s%.3f", (i > 1 ? " " : ""), x[i] / y[i] }'
+}
+
 # ---------------------------------------------------------------------------
 # Report
 ts=$(date +%Y-%m-%d_%H%M%S)
@@ -563,6 +634,26 @@ if (( ${#variant_labels[@]} > 0 )); then
     have "portcullis[$v]" && table_row "portcullis[$v]"
     have "portcullis[$v]@half" && table_row "portcullis[$v]@half"
     have "portcullis[$v]@sat" && table_row "portcullis[$v]@sat"
+  done
+  md ""
+fi
+if (( ${#pair_conns[@]} > 0 )); then
+  md "## Feature cost ratios (phase 5: configs side by side, measured in alternation)"
+  md ""
+  md "| ratio | connections | per round | median |"
+  md "|---|---:|---|---:|"
+  for conns in "${pair_conns[@]}"; do
+    for pr in "audit plain" "policy+audit audit"; do
+      read -r num den <<<"$pr"
+      rs=$(pair_ratios "$num" "$den" "$conns")
+      md "| $num / $den | $conns | $rs | $(tr ' ' '\n' <<<"$rs" | median) |"
+    done
+  done
+  md ""
+  for conns in "${pair_conns[@]}"; do
+    for l in "${PAIR_LABELS[@]}"; do
+      md "- $l at $conns connections, req/s per round:$(awk -v a="${PAIR_RPS[$l,$conns]}" 'BEGIN { n = split(a, x, " "); for (i = 1; i <= n; i++) printf " %.0f", x[i] }')"
+    done
   done
   md ""
 fi
@@ -615,10 +706,24 @@ ratio_verdict() {  # TARGET_TEXT NUMERATOR DENOMINATOR MIN_RATIO
   fi
 }
 ratio_verdict "JWT verification on (cached) >= 0.9 x without" "portcullis[jwt]" portcullis 0.9
-ratio_verdict "policy on >= 0.9 x the same config without it" "portcullis[policy+audit]" "portcullis[audit]" 0.9
-ratio_verdict "audit on >= 0.8 x without" "portcullis[audit]" portcullis 0.8
-ratio_verdict "audit on >= 0.8 x without, $SAT_CONNS connections (CPU-bound)" "portcullis[audit]@sat" "portcullis[plain]@sat" 0.8
-ratio_verdict "policy on >= 0.9 x without, $SAT_CONNS connections (CPU-bound)" "portcullis[policy+audit]@sat" "portcullis[audit]@sat" 0.9
+# pair_verdict TARGET_TEXT NUM DEN CONNS MIN_RATIO: median of phase 5's rounds
+pair_verdict() {
+  local rs med
+  rs=$(pair_ratios "$2" "$3" "$4"); med=$(tr ' ' '\n' <<<"$rs" | median)
+  verdict "$1" "$(awk -v r="$med" -v t="$5" 'BEGIN { print (r >= t) ? 1 : 0 }')" \
+    "$(printf '%.2f' "$med") x, median of $PAIR_ROUNDS alternating rounds ($(awk -v a="$rs" 'BEGIN { n = split(a, x, " "); lo = hi = x[1]; for (i = 2; i <= n; i++) { if (x[i] < lo) lo = x[i]; if (x[i] > hi) hi = x[i] }; printf "%.2f-%.2f", lo, hi }'))"
+}
+if (( ${#pair_conns[@]} > 0 )); then
+  pair_verdict "policy on >= 0.9 x the same config without it, $CONNS connections" policy+audit audit "$CONNS" 0.9
+  pair_verdict "audit on >= 0.8 x without, $CONNS connections" audit plain "$CONNS" 0.8
+  pair_verdict "audit on >= 0.8 x without, $SAT_CONNS connections (CPU-bound)" audit plain "$SAT_CONNS" 0.8
+  pair_verdict "policy on >= 0.9 x without, $SAT_CONNS connections (CPU-bound)" policy+audit audit "$SAT_CONNS" 0.9
+else
+  ratio_verdict "policy on >= 0.9 x the same config without it" "portcullis[policy+audit]" "portcullis[audit]" 0.9
+  ratio_verdict "audit on >= 0.8 x without" "portcullis[audit]" portcullis 0.8
+  ratio_verdict "audit on >= 0.8 x without, $SAT_CONNS connections (CPU-bound)" "portcullis[audit]@sat" "portcullis[plain]@sat" 0.8
+  ratio_verdict "policy on >= 0.9 x without, $SAT_CONNS connections (CPU-bound)" "portcullis[policy+audit]@sat" "portcullis[audit]@sat" 0.9
+fi
 for v in "${verdicts[@]}"; do md "$v"; done
 
 mkdir -p "$bench/results"
