@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <chrono>
 #include <cstdio>
-#include <ctime>
 
 #include "audit/keyed_hasher.h"
 #include "audit/log_format.h"
@@ -204,39 +204,40 @@ Record make_outcome_record(const OutcomeFacts& f) {
 }
 
 std::string format_time(std::chrono::system_clock::time_point t) {
-  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
-  std::time_t secs = static_cast<std::time_t>(ns / 1000000000);
-  long frac = static_cast<long>(ns % 1000000000);
-  if (frac < 0) {
-    frac += 1000000000;
-    --secs;
+  using namespace std::chrono;
+  // Civil date by arithmetic (<chrono>'s calendar), not gmtime_r: glibc's
+  // gmtime_r takes the process-wide tz lock, and this runs for every record.
+  auto ns = duration_cast<nanoseconds>(t.time_since_epoch());
+  auto day = floor<days>(ns);
+  year_month_day ymd{sys_days{day}};
+  hh_mm_ss<nanoseconds> hms{ns - day};
+  int year = static_cast<int>(ymd.year());
+  long frac = static_cast<long>(hms.subseconds().count());
+  if (year < 0 || year > 9999) {  // outside RFC 3339; keep the old formatting
+    char wide[64];
+    std::snprintf(wide, sizeof wide, "%04d-%02u-%02uT%02ld:%02ld:%02lld.%09ldZ", year,
+                  static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                  static_cast<long>(hms.hours().count()), static_cast<long>(hms.minutes().count()),
+                  static_cast<long long>(hms.seconds().count()), frac);
+    return wide;
   }
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
   // YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ, written by hand: snprintf showed in the
   // profile of every call.
   char buf[31];
   auto put = [&buf](int pos, long v, int digits) {
     for (int i = digits - 1; i >= 0; --i, v /= 10) buf[pos + i] = static_cast<char>('0' + v % 10);
   };
-  int year = tm.tm_year + 1900;
-  if (year < 0 || year > 9999) {  // outside RFC 3339; keep the old formatting
-    char wide[64];
-    std::snprintf(wide, sizeof wide, "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ", year, tm.tm_mon + 1, tm.tm_mday,
-                  tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
-    return wide;
-  }
   put(0, year, 4);
   buf[4] = '-';
-  put(5, tm.tm_mon + 1, 2);
+  put(5, static_cast<unsigned>(ymd.month()), 2);
   buf[7] = '-';
-  put(8, tm.tm_mday, 2);
+  put(8, static_cast<unsigned>(ymd.day()), 2);
   buf[10] = 'T';
-  put(11, tm.tm_hour, 2);
+  put(11, hms.hours().count(), 2);
   buf[13] = ':';
-  put(14, tm.tm_min, 2);
+  put(14, hms.minutes().count(), 2);
   buf[16] = ':';
-  put(17, tm.tm_sec, 2);
+  put(17, hms.seconds().count(), 2);
   buf[19] = '.';
   put(20, frac, 9);
   buf[29] = 'Z';

@@ -130,6 +130,12 @@ Awaitable<bool> record_decisions(const RequestContext& ctx, const Runtime& rt) {
   // non-trivial captures twice when it sits inside a co_await expression.
   // By reference: `records` lives in this coroutine's frame until it resumes.
   auto start = [log, &records](auto done) mutable {
+    if (records.size() == 1) {  // one call per POST, the common case: no join
+      log->append(std::move(records.front()), [done = std::move(done)](const audit::AuditStatus& st) mutable {
+        done(st.ok());
+      });
+      return;
+    }
     struct Join {
       std::size_t left = 0;
       bool ok = true;

@@ -2,6 +2,9 @@
 
 #include <doctest/doctest.h>
 
+#include <cstdio>
+#include <ctime>
+
 #include "audit/keyed_hasher.h"
 #include "audit/log_format.h"
 
@@ -207,6 +210,31 @@ TEST_CASE("times are RFC 3339 UTC with nanoseconds") {
         "1969-12-31T23:59:59.999999999Z");
   CHECK(format_time(std::chrono::system_clock::time_point{std::chrono::seconds(4102444799LL)}) ==
         "2099-12-31T23:59:59.000000000Z");
+  CHECK(format_time(std::chrono::system_clock::time_point{std::chrono::seconds(951782400LL)}) ==
+        "2000-02-29T00:00:00.000000000Z");  // a leap day of a year divisible by 400
+}
+
+TEST_CASE("format_time agrees with gmtime_r from 1900 to 2262") {
+  // A fixed walk (no randomness): steps of 1,000,003 s plus odd nanoseconds
+  // cross every month end, leap day and the 1900/2000/2100/2200 rules, up to
+  // where nanoseconds since 1970 overflow 64 bits.
+  std::int64_t secs = -2208988800LL;  // 1900-01-01
+  int steps = 0;
+  for (; secs < 9214646400LL; ++steps, secs += 1000003) {
+    long ns = (steps * 7919L) % 1000000000L;
+    std::chrono::system_clock::time_point t{std::chrono::seconds(secs) + std::chrono::nanoseconds(ns)};
+    std::time_t tt = static_cast<std::time_t>(secs);
+    std::tm tm{};
+    gmtime_r(&tt, &tm);
+    char want[64];
+    std::snprintf(want, sizeof want, "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ns);
+    if (format_time(t) != want) {
+      CHECK(format_time(t) == std::string(want));  // the first mismatch only
+      break;
+    }
+  }
+  CHECK(steps > 11000);  // walked the whole range
 }
 
 }  // namespace
