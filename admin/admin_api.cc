@@ -1,12 +1,12 @@
 #include "admin/admin_api.h"
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 
 #include <charconv>
 
 #include "admin/util.h"
 #include "admin/web_page.h"
+#include "common/sha256.h"
 
 namespace portcullis::admin {
 namespace {
@@ -184,15 +184,13 @@ std::optional<AdminApi::Caller> AdminApi::authenticate(const AdminRequest& reque
   while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
   while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
   if (v.empty() || v.size() > 4096) return std::nullopt;
-  unsigned char md[32];
-  unsigned int len = 0;
-  if (EVP_Digest(v.data(), v.size(), md, &len, EVP_sha256(), nullptr) != 1 || len != 32) return std::nullopt;
+  const Sha256Digest md = sha256(v);
   std::lock_guard lock(tokens_mu_);
   // Compare against every token without stopping at a match, so that timing
   // says nothing about which (or whether a) token matched.
   const Token* found = nullptr;
   for (const Token& t : tokens_) {
-    bool eq = t.valid && CRYPTO_memcmp(md, t.sha256.data(), 32) == 0;
+    bool eq = t.valid && CRYPTO_memcmp(md.data(), t.sha256.data(), 32) == 0;
     if (eq && !found) found = &t;
   }
   if (!found) return std::nullopt;

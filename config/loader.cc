@@ -2,7 +2,6 @@
 
 #include <arpa/inet.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 
 #include <algorithm>
 #include <cctype>
@@ -17,6 +16,7 @@
 #include <sstream>
 
 #include "common/encoding.h"
+#include "common/sha256.h"
 #include "common/url.h"
 #include "config/interpolate.h"
 #include "config/yaml_reader.h"
@@ -87,18 +87,6 @@ bool is_reserved_path(std::string_view p) {
   return false;
 }
 
-std::string sha256_hex(std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < len; ++i) {
-    out += kHex[md[i] >> 4];
-    out += kHex[md[i] & 15];
-  }
-  return out;
-}
 
 // The dotted path of the YAML node that starts closest before `offset`, so
 // an unset ${VAR} can be named by its key. Empty when the text does not parse.

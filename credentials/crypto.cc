@@ -9,6 +9,8 @@
 #include <cstdlib>
 #include <memory>
 
+#include "common/sha256.h"
+
 namespace portcullis::credentials::crypto {
 namespace {
 
@@ -34,12 +36,8 @@ std::string random_bytes(std::size_t n) {
 }
 
 std::string sha256(std::string_view data) {
-  std::string out(32, '\0');
-  unsigned int len = 0;
-  if (EVP_Digest(data.data(), data.size(), reinterpret_cast<unsigned char*>(out.data()), &len, EVP_sha256(),
-                 nullptr) != 1)
-    std::abort();
-  return out;
+  auto d = portcullis::sha256(data);
+  return std::string(reinterpret_cast<const char*>(d.data()), d.size());
 }
 
 std::string hmac_sha256(std::string_view key, std::string_view data) {

@@ -1,25 +1,12 @@
 #include "identity/token_cache.h"
 
-#include <openssl/evp.h>
-
 #include <cstring>
+
+#include "common/sha256.h"
 
 namespace portcullis::identity {
 
-TokenKey token_key(std::string_view token) {
-  static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-  struct Ctx {
-    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-    ~Ctx() { EVP_MD_CTX_free(ctx); }
-  };
-  thread_local Ctx ctx;
-  TokenKey out{};
-  unsigned int len = 0;
-  if (ctx.ctx == nullptr || EVP_DigestInit_ex2(ctx.ctx, sha256, nullptr) != 1 ||
-      EVP_DigestUpdate(ctx.ctx, token.data(), token.size()) != 1 || EVP_DigestFinal_ex(ctx.ctx, out.data(), &len) != 1)
-    std::abort();  // a failing SHA-256 means a broken OpenSSL: nothing is safe after that
-  return out;
-}
+TokenKey token_key(std::string_view token) { return sha256(token); }
 
 std::size_t TokenCache::KeyHash::operator()(const TokenKey& k) const {
   std::size_t h;

@@ -1,4 +1,5 @@
-// Canonical JSON and SHA-256, for the policy revision and tool fingerprints.
+// Canonical JSON, for the policy revision and tool fingerprints (hashed with
+// common/sha256.h's sha256_hex, which this header brings in).
 //
 // canonical_json(): object keys sorted by bytes (nlohmann's ordered map),
 // no whitespace, UTF-8 kept as is, integers exact, other numbers in their
@@ -11,11 +12,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/sha256.h"
+
 namespace portcullis::policy {
 
 std::string canonical_json(const nlohmann::json& value);
-
-// Lower-case hex SHA-256 of `bytes` (OpenSSL EVP).
-std::string sha256_hex(std::string_view bytes);
 
 }  // namespace portcullis::policy
