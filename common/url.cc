@@ -81,7 +81,7 @@ std::optional<ParsedUrl> parse_url(std::string_view url) {
     return std::nullopt;
   }
   u.target = std::string(target);
-  if (u.target.empty() || u.target[0] == '?') u.target.insert(0, "/");
+  if (u.target.empty() || u.target[0] == '?') u.target.insert(u.target.begin(), '/');
   return u;
 }
 

@@ -60,7 +60,7 @@ std::string timestamp() {
   auto us = std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count() % 1000000;
   // The date and time of day change once a second: format them once.
   thread_local std::time_t cached_second = -1;
-  thread_local char prefix[24];
+  thread_local char prefix[80];  // 19 in practice; sized for any int fields
   if (t != cached_second) {
     std::tm tm;
     gmtime_r(&t, &tm);
@@ -68,7 +68,7 @@ std::string timestamp() {
                   tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
     cached_second = t;
   }
-  char out[40];
+  char out[104];
   std::snprintf(out, sizeof out, "%s.%06lldZ", prefix, static_cast<long long>(us));
   return out;
 }

@@ -282,8 +282,10 @@ void Server::Impl::reload() {
       if (inventory) inventory->set_registered(cfg->agents);
       if (admin_api) admin_api->set_tokens(cfg->admin.tokens);
       if (audit) {
-        audit::Record r{std::string(audit::kind::kReload), {{"config_revision", cfg->revision},
-                        {"policy_revision", rt->policy ? rt->policy->revision : std::string()}}};
+        audit::Record r;
+        r.kind = audit::kind::kReload;
+        r.fields = {{"config_revision", cfg->revision},
+                    {"policy_revision", rt->policy ? rt->policy->revision : std::string()}};
         audit->append(std::move(r), [](const audit::AuditStatus&) {});
       }
       log::info("configuration reloaded", {{"revision", cfg->revision}, {"generation", rt->generation}});
@@ -558,7 +560,10 @@ Status Server::Impl::start_admin() {
     record.erase("type");
     for (auto it = record.begin(); it != record.end();)
       it = audit::is_reserved_field(it.key()) ? record.erase(it) : std::next(it);
-    audit->append({std::string(audit::kind::kAdminAction), std::move(record)}, [](const audit::AuditStatus& st) {
+    audit::Record r;
+    r.kind = audit::kind::kAdminAction;
+    r.fields = std::move(record);
+    audit->append(std::move(r), [](const audit::AuditStatus& st) {
       if (!st) log::error("an admin action is missing from the audit log", {{"error", st.error().message}});
     });
   };

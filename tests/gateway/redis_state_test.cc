@@ -148,7 +148,7 @@ struct Replica {
 
 std::string unique_prefix() {
   std::random_device rd;
-  return "t" + std::to_string(rd()) + ":";
+  return std::string("t").append(std::to_string(rd())).append(":");
 }
 
 identity::Principal agent(const std::string& id) {

@@ -80,7 +80,7 @@ TEST_CASE("the destructor writes pending changes") {
     auto pins = PinFile::open(path, catalog);
     REQUIRE(pins.ok());
     for (int i = 0; i < 20; ++i) {
-      catalog.observe("crm", tool(("t" + std::to_string(i)).c_str(), "d"));
+      catalog.observe("crm", tool(std::string("t").append(std::to_string(i)).c_str(), "d"));
       pins.value()->changed();
     }
   }
