@@ -2,6 +2,9 @@
 
 #include <openssl/rand.h>
 
+#include <array>
+#include <cstdlib>
+
 #include "policy/engine.h"
 
 namespace portcullis::gateway {
@@ -80,13 +83,23 @@ void decide_subscriptions(const policy::PolicySnapshot& snapshot, PolicyState& s
 }  // namespace
 
 std::string new_decision_id() {
-  unsigned char b[16];
-  RAND_bytes(b, sizeof b);
-  static const char* hex = "0123456789abcdef";
-  std::string out(32, '0');
-  for (int i = 0; i < 16; ++i) {
-    out[2 * i] = hex[b[i] >> 4];
-    out[2 * i + 1] = hex[b[i] & 15];
+  // 128 random bits, drawn from a per-thread buffer that RAND_bytes refills
+  // 256 ids at a time: each RAND_bytes call checks for a fork with getpid()
+  // (a system call) and takes the DRBG's lock, once per audited call before.
+  constexpr std::size_t kIdBytes = 16;
+  thread_local std::array<unsigned char, 256 * kIdBytes> pool;
+  thread_local std::size_t used = pool.size();
+  if (used == pool.size()) {
+    if (RAND_bytes(pool.data(), static_cast<int>(pool.size())) != 1) std::abort();  // no RNG: nothing is safe
+    used = 0;
+  }
+  const unsigned char* b = pool.data() + used;
+  used += kIdBytes;
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(2 * kIdBytes, '0');
+  for (std::size_t i = 0; i < kIdBytes; ++i) {
+    out[2 * i] = kHex[b[i] >> 4];
+    out[2 * i + 1] = kHex[b[i] & 15];
   }
   return out;
 }
