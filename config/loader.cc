@@ -87,7 +87,6 @@ bool is_reserved_path(std::string_view p) {
   return false;
 }
 
-
 // The dotted path of the YAML node that starts closest before `offset`, so
 // an unset ${VAR} can be named by its key. Empty when the text does not parse.
 std::string key_at_offset(const std::string& text, std::size_t offset) {

@@ -29,7 +29,6 @@ bool is_sentinel(std::string_view v) {
          v.substr(v.size() - kSentinelClose.size()) == kSentinelClose;
 }
 
-
 bool valid_utf8(std::string_view s) {
   for (std::size_t i = 0; i < s.size();) {
     auto c = static_cast<unsigned char>(s[i]);

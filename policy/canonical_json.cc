@@ -8,5 +8,4 @@ std::string canonical_json(const nlohmann::json& value) {
   return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-
 }  // namespace portcullis::policy
