@@ -4,7 +4,9 @@
 
 #include <array>
 #include <cstdlib>
+#include <string_view>
 
+#include "common/encoding.h"
 #include "policy/engine.h"
 
 namespace portcullis::gateway {
@@ -93,15 +95,9 @@ std::string new_decision_id() {
     if (RAND_bytes(pool.data(), static_cast<int>(pool.size())) != 1) std::abort();  // no RNG: nothing is safe
     used = 0;
   }
-  const unsigned char* b = pool.data() + used;
+  std::string_view id(reinterpret_cast<const char*>(pool.data() + used), kIdBytes);
   used += kIdBytes;
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out(2 * kIdBytes, '0');
-  for (std::size_t i = 0; i < kIdBytes; ++i) {
-    out[2 * i] = kHex[b[i] >> 4];
-    out[2 * i + 1] = kHex[b[i] & 15];
-  }
-  return out;
+  return encoding::hex_encode(id);
 }
 
 std::vector<CallDecision> unpoliced_decisions(const RequestContext& ctx) {
