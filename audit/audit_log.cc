@@ -9,7 +9,6 @@
 #include <thread>
 #include <vector>
 
-#include "audit/digest.h"
 #include "audit/env.h"
 #include "audit/keyed_hasher.h"
 #include "audit/log_format.h"

@@ -6,14 +6,14 @@
 
 #include <cstdlib>
 
-#include "audit/digest.h"
 #include "common/encoding.h"
+#include "common/sha256.h"
 
 namespace portcullis::audit {
 
 Result<std::unique_ptr<KeyedHasher>> KeyedHasher::create(std::string key) {
   if (key.size() < 16) return Err("audit HMAC key: at least 16 bytes required");
-  std::string id = to_hex(sha256(key)).substr(0, 8);
+  std::string id = sha256_hex(key).substr(0, 8);
   EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
   EVP_MAC_CTX* ctx = mac ? EVP_MAC_CTX_new(mac) : nullptr;
   EVP_MAC_free(mac);  // the context keeps its own reference

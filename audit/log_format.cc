@@ -5,8 +5,8 @@
 #include <cstdio>
 #include <stdexcept>
 
-#include "audit/digest.h"
 #include "audit/record.h"
+#include "common/sha256.h"
 
 namespace portcullis::audit {
 
@@ -265,7 +265,7 @@ void canonical_record_into(std::string& out, const CanonicalFields& fields, cons
 }
 
 void append_line(std::string& out, std::string_view body, std::string* hash) {
-  std::string hex = to_hex(sha256(body));
+  std::string hex = sha256_hex(body);
   out.append(kLinePrefix);
   out.append(hex);
   out.append("\",");
@@ -295,7 +295,7 @@ std::optional<DecodedLine> decode_line(std::string_view line, std::string* why) 
   std::string_view hex = line.substr(kLinePrefix.size(), 64);
   std::string body = "{";
   body.append(line.substr(kLineHeaderLen));
-  if (to_hex(sha256(body)) != hex) return fail("hash mismatch (record altered or torn)");
+  if (sha256_hex(body) != hex) return fail("hash mismatch (record altered or torn)");
   DecodedLine out;
   out.hash = "sha256:" + std::string(hex);
   out.body = nlohmann::json::parse(body, nullptr, false);

@@ -4,7 +4,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
-#include "audit/digest.h"
+#include "common/sha256.h"
 
 namespace portcullis::audit {
 namespace {
@@ -82,7 +82,7 @@ std::string Signer::sign(std::string_view message) const {
 std::string Signer::public_pem() const { return ed25519_public_pem(public_raw_); }
 
 std::string ed25519_key_id(std::string_view public_raw) {
-  return "ed25519:" + to_hex(sha256(public_raw)).substr(0, 16);
+  return "ed25519:" + sha256_hex(public_raw).substr(0, 16);
 }
 
 bool ed25519_verify(std::string_view public_raw, std::string_view message, std::string_view signature) {

@@ -3,7 +3,6 @@
 #include <map>
 #include <optional>
 
-#include "audit/digest.h"
 #include "audit/env.h"
 #include "audit/log_format.h"
 #include "audit/record.h"

@@ -7,8 +7,8 @@
 #include <thread>
 #include <vector>
 
-#include "audit/digest.h"
 #include "common/encoding.h"
+#include "common/sha256.h"
 
 namespace portcullis::audit {
 namespace {
@@ -25,7 +25,7 @@ TEST_CASE("hash is HMAC-SHA256 under the key, prefixed with the key id") {
   std::string key(32, 'k');
   auto h = KeyedHasher::create(key);
   REQUIRE(h);
-  std::string id = to_hex(sha256(key)).substr(0, 8);
+  std::string id = sha256_hex(key).substr(0, 8);
   CHECK((*h)->key_id() == id);
   for (std::string data : {std::string(), std::string("jti-1"), std::string(5000, 'x')})
     CHECK((*h)->hash(data) == "hmac-sha256:" + id + ":" + reference_hmac(key, data));

@@ -2,7 +2,7 @@
 
 #include <doctest/doctest.h>
 
-#include "audit/digest.h"
+#include "common/sha256.h"
 
 namespace portcullis::audit {
 namespace {
@@ -18,7 +18,7 @@ TEST_CASE("a framed line decodes to the same body and its hash is SHA-256 of the
   std::string hash;
   std::string line = encode_line(body, &hash);
   CHECK(line.back() == '\n');
-  CHECK(hash == "sha256:" + to_hex(sha256(body)));
+  CHECK(hash == "sha256:" + sha256_hex(body));
   CHECK(line.rfind("{\"hash\":\"" + hash + "\",", 0) == 0);
   auto parsed = nlohmann::json::parse(line);  // the line itself is plain JSON
   CHECK(parsed["hash"] == hash);

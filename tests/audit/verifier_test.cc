@@ -4,10 +4,9 @@
 
 #include <filesystem>
 
-#include "audit/digest.h"
-#include "common/encoding.h"
 #include "audit/log_format.h"
 #include "audit/signer.h"
+#include "common/encoding.h"
 #include "test_util.h"
 
 namespace portcullis::audit {
