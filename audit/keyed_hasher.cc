@@ -4,6 +4,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include <atomic>
 #include <cstdlib>
 
 #include "common/encoding.h"
@@ -28,17 +29,40 @@ Result<std::unique_ptr<KeyedHasher>> KeyedHasher::create(std::string key) {
   return std::unique_ptr<KeyedHasher>(new KeyedHasher(std::move(id), ctx));
 }
 
-KeyedHasher::KeyedHasher(std::string key_id, evp_mac_ctx_st* keyed) : key_id_(std::move(key_id)), keyed_(keyed) {}
+namespace {
+
+std::atomic<std::uint64_t> next_instance{1};
+
+// This thread's copy of one hasher's keyed context. A thread hashes for one
+// log at a time; a hasher replaced (key rotation, reload, tests) just costs
+// the next call a fresh copy.
+struct ThreadContext {
+  std::uint64_t instance = 0;
+  EVP_MAC_CTX* ctx = nullptr;
+  ~ThreadContext() { EVP_MAC_CTX_free(ctx); }  // frees and wipes the key material
+};
+
+}  // namespace
+
+KeyedHasher::KeyedHasher(std::string key_id, evp_mac_ctx_st* keyed)
+    : key_id_(std::move(key_id)), keyed_(keyed), instance_(next_instance.fetch_add(1)) {}
 
 KeyedHasher::~KeyedHasher() { EVP_MAC_CTX_free(keyed_); }
 
 std::string KeyedHasher::hash(std::string_view data) const {
+  thread_local ThreadContext mine;
+  if (mine.instance != instance_) {
+    EVP_MAC_CTX_free(mine.ctx);
+    mine.ctx = EVP_MAC_CTX_dup(keyed_);
+    mine.instance = mine.ctx ? instance_ : 0;
+  }
   unsigned char mac[32];
   std::size_t len = 0;
-  EVP_MAC_CTX* c = EVP_MAC_CTX_dup(keyed_);
-  bool ok = c && EVP_MAC_update(c, reinterpret_cast<const unsigned char*>(data.data()), data.size()) == 1 &&
-            EVP_MAC_final(c, mac, &len, sizeof mac) == 1;
-  EVP_MAC_CTX_free(c);
+  // A null key re-initialises with the key already set (OpenSSL's HMAC
+  // keeps the inner and outer pads).
+  bool ok = mine.ctx && EVP_MAC_init(mine.ctx, nullptr, 0, nullptr) == 1 &&
+            EVP_MAC_update(mine.ctx, reinterpret_cast<const unsigned char*>(data.data()), data.size()) == 1 &&
+            EVP_MAC_final(mine.ctx, mac, &len, sizeof mac) == 1;
   if (!ok) std::abort();  // allocation failure: nothing sensible to record
   return "hmac-sha256:" + key_id_ + ":" + encoding::hex_encode(std::string_view(reinterpret_cast<char*>(mac), len));
 }

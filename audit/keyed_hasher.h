@@ -3,6 +3,7 @@
 // token?") but not reversed. Immutable; hash() may be called from any thread.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -29,10 +30,12 @@ class KeyedHasher {
  private:
   KeyedHasher(std::string key_id, evp_mac_ctx_st* keyed);
   std::string key_id_;
-  // HMAC keyed once; each hash() works on a copy (EVP_MAC_CTX_dup takes a
-  // const context, so concurrent copies are safe). Keying and fetching HMAC
-  // on every call cost twice as much.
+  // HMAC keyed once. Each thread hashes on its own copy, made on the
+  // thread's first hash() and re-initialised (keeping the key's precomputed
+  // pads) for every later one: half the cost of a copy per call.
+  // EVP_MAC_CTX_dup takes a const context, so concurrent copies are safe.
   evp_mac_ctx_st* keyed_;
+  std::uint64_t instance_;  // names this hasher in the per-thread copies (addresses get reused)
 };
 
 }  // namespace portcullis::audit

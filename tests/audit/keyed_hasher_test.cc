@@ -34,6 +34,23 @@ TEST_CASE("hash is HMAC-SHA256 under the key, prefixed with the key id") {
   CHECK((*other)->hash("jti-1") != (*h)->hash("jti-1"));
 }
 
+TEST_CASE("a thread hashing for several hashers in turn gets each one's own key") {
+  // Each thread keeps one reusable context; switching hashers, or a new
+  // hasher in a freed one's memory, must not reuse the other key.
+  std::string k1(32, 'a'), k2(32, 'b');
+  for (int round = 0; round < 3; ++round) {
+    auto h1 = KeyedHasher::create(k1);
+    auto h2 = KeyedHasher::create(k2);
+    REQUIRE(h1);
+    REQUIRE(h2);
+    for (int i = 0; i < 3; ++i) {
+      CHECK((*h1)->hash("x") == "hmac-sha256:" + (*h1)->key_id() + ":" + reference_hmac(k1, "x"));
+      CHECK((*h2)->hash("x") == "hmac-sha256:" + (*h2)->key_id() + ":" + reference_hmac(k2, "x"));
+    }
+    std::swap(k1, k2);  // the next round's hashers may land at these addresses with the other key
+  }
+}
+
 TEST_CASE("a key shorter than 16 bytes is refused") {
   CHECK_FALSE(KeyedHasher::create(std::string(15, 'k')));
 }
