@@ -23,4 +23,11 @@ const AgentConfig* Config::agent(std::string_view id) const {
   return nullptr;
 }
 
+const UserConfig* Config::user(std::string_view sub) const {
+  for (const UserConfig& u : users) {
+    if (u.sub == sub) return &u;
+  }
+  return nullptr;
+}
+
 }  // namespace portcullis::config

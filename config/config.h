@@ -116,6 +116,14 @@ struct AgentConfig {
   std::string clearance;  // one of the policy's sensitivity levels; empty: lowest
 };
 
+// A human an agent may act for (the `sub` of a user-delegated token) and the
+// highest sensitivity the agent may reach on their behalf. A delegating user
+// who is not listed has the lowest level, as an unregistered agent does.
+struct UserConfig {
+  std::string sub;
+  std::string clearance;  // one of the policy's sensitivity levels
+};
+
 struct VaultConfig {
   std::string file;
   std::string key_file;  // key also from PORTCULLIS_VAULT_KEY
@@ -206,6 +214,7 @@ struct Config {
   std::vector<UpstreamConfig> upstreams;
   IdentityConfig identity;
   std::vector<AgentConfig> agents;
+  std::vector<UserConfig> users;
   CredentialsConfig credentials;
   PolicyConfig policy;
   AuditConfig audit;
@@ -215,6 +224,7 @@ struct Config {
   const UpstreamConfig* upstream_by_path(std::string_view path) const;
   const UpstreamConfig* upstream_by_name(std::string_view name) const;
   const AgentConfig* agent(std::string_view id) const;
+  const UserConfig* user(std::string_view sub) const;
 };
 
 using ConfigPtr = std::shared_ptr<const Config>;

@@ -140,6 +140,7 @@ class Loader {
     upstreams(root["upstreams"]);
     identity(root["identity"]);
     agents(root["agents"]);
+    users(root["users"]);
     policy(root["policy"]);
     audit(root["audit"]);
     admin(root["admin"]);
@@ -443,6 +444,17 @@ class Loader {
       strings(n["groups"], a.groups);
       str(n["clearance"], a.clearance);
       c_.agents.push_back(std::move(a));
+    }
+  }
+
+  void users(const YamlNode& list) {
+    std::set<std::string> subs;
+    for (const YamlNode& n : list.items()) {
+      UserConfig u;
+      u.sub = required_str(n, "sub");
+      if (!u.sub.empty() && !subs.insert(u.sub).second) n["sub"].error("duplicate user sub \"" + u.sub + "\"");
+      u.clearance = required_str(n, "clearance");
+      c_.users.push_back(std::move(u));
     }
   }
 

@@ -128,6 +128,12 @@ int cmd_policy(const std::vector<std::string>& args) {
     portcullis::policy::ExplainRequest req;
     req.agent = flag(rest, "--agent");
     req.user = flag(rest, "--user");
+    // As at run time: the user's clearance from `users:`, the lowest level
+    // for a user it does not list.
+    if (!req.user.empty()) {
+      const auto* u = (*cfg)->user(req.user);
+      req.user_clearance = u ? u->clearance : std::string();
+    }
     req.tool = flag(rest, "--tool");
     req.arguments = flag(rest, "--args");
     auto method = flag(rest, "--method");

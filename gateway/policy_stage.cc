@@ -21,6 +21,9 @@ policy::CallFacts facts_for(const RequestContext& ctx, const std::vector<std::st
     f.agent_id = p.agent_id;
     f.agent_registered = p.registered;
     f.user = p.user;
+    // A delegated call is capped by the user's clearance too (the lowest
+    // level for a user config `users:` does not list).
+    if (!p.user.empty()) f.user_clearance = std::string_view(p.user_clearance);
     if (p.agent) {
       f.agent_owner = p.agent->owner;
       f.agent_groups = p.agent->groups;

@@ -175,7 +175,7 @@ Result<RuntimePtr> Server::Impl::build_runtime(config::ConfigPtr cfg) {
       if (!secret) return Err(secret.error().message);
       opts.introspection_secret = std::string(secret->reveal());
     }
-    rt->verifier = std::make_shared<identity::TokenVerifier>(cfg->identity, cfg->agents, control, control,
+    rt->verifier = std::make_shared<identity::TokenVerifier>(cfg->identity, cfg->agents, cfg->users, control, control,
                                                               std::move(opts));
     rt->verifier->start();
   }

@@ -38,8 +38,15 @@ bool Principal::has_scope(std::string_view scope) const {
   return std::binary_search(scopes.begin(), scopes.end(), scope, std::less<>());
 }
 
-AgentRegistry::AgentRegistry(const std::vector<config::AgentConfig>& agents) {
+AgentRegistry::AgentRegistry(const std::vector<config::AgentConfig>& agents,
+                             const std::vector<config::UserConfig>& users) {
   for (const auto& a : agents) agents_.emplace(a.id, a);
+  for (const auto& u : users) users_.emplace(u.sub, u);
+}
+
+const config::UserConfig* AgentRegistry::find_user(std::string_view sub) const {
+  auto it = users_.find(sub);
+  return it == users_.end() ? nullptr : &it->second;
 }
 
 const config::AgentConfig* AgentRegistry::find(std::string_view id) const {
@@ -99,6 +106,8 @@ Principal build_principal(const json& claims, std::string_view agent_claim, cons
     p.registered = true;
     p.agent = *entry;
   }
+  if (!p.user.empty())
+    if (const auto* entry = agents.find_user(p.user)) p.user_clearance = entry->clearance;
   return p;
 }
 

@@ -35,21 +35,28 @@ struct Principal {
 
   bool registered = false;                       // agent_id is in config `agents:`
   std::optional<config::AgentConfig> agent;      // the registry entry when registered
+  // The delegating user's clearance from config `users:` when `user` is
+  // set; empty (the lowest level) for a user who is not listed.
+  std::string user_clearance;
 
   bool has_scope(std::string_view scope) const;
 };
 
 using PrincipalPtr = std::shared_ptr<const Principal>;
 
-// The registry of configured agents, by id. Immutable after construction.
+// The registry of configured agents, by id, and of delegating users, by
+// sub. Immutable after construction.
 class AgentRegistry {
  public:
   AgentRegistry() = default;
-  explicit AgentRegistry(const std::vector<config::AgentConfig>& agents);
+  explicit AgentRegistry(const std::vector<config::AgentConfig>& agents,
+                         const std::vector<config::UserConfig>& users = {});
   const config::AgentConfig* find(std::string_view id) const;
+  const config::UserConfig* find_user(std::string_view sub) const;
 
  private:
   std::map<std::string, config::AgentConfig, std::less<>> agents_;
+  std::map<std::string, config::UserConfig, std::less<>> users_;
 };
 
 // Builds a Principal from verified claims (a JWT payload or an active

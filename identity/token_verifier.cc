@@ -200,11 +200,12 @@ struct TokenVerifier::State : std::enable_shared_from_this<TokenVerifier::State>
 };
 
 TokenVerifier::TokenVerifier(const config::IdentityConfig& config, const std::vector<config::AgentConfig>& agents,
-                             HttpClient& http, Scheduler& scheduler, VerifierOptions options)
+                             const std::vector<config::UserConfig>& users, HttpClient& http, Scheduler& scheduler,
+                             VerifierOptions options)
     : state_(std::make_shared<State>()) {
   State& s = *state_;
   s.config = config;
-  s.agents = AgentRegistry(agents);
+  s.agents = AgentRegistry(agents, users);
   s.options = std::move(options);
   s.cache = std::make_shared<TokenCache>(s.options.token_cache_entries);
   s.token_id_key = s.options.token_id_key;

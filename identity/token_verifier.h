@@ -71,8 +71,11 @@ class TokenCache;
 
 class TokenVerifier {
  public:
+  // `agents` and `users` (config `agents:` and `users:`) fill each
+  // Principal's registry entry and the delegating user's clearance.
   TokenVerifier(const config::IdentityConfig& config, const std::vector<config::AgentConfig>& agents,
-                HttpClient& http, Scheduler& scheduler, VerifierOptions options = {});
+                const std::vector<config::UserConfig>& users, HttpClient& http, Scheduler& scheduler,
+                VerifierOptions options = {});
   ~TokenVerifier();
   TokenVerifier(const TokenVerifier&) = delete;
   TokenVerifier& operator=(const TokenVerifier&) = delete;

@@ -376,7 +376,7 @@ TEST_CASE("an unknown key at depth is named with its full path") {
 TEST_CASE("an unknown top-level section is an error") {
   CHECK(load_errors("sever:\n  listen: 127.0.0.1:1\n") ==
         std::vector<std::string>{"gw.yaml:1:1: sever: unknown key (expected one of: admin, agents, audit, "
-                                 "credentials, identity, policy, server, state, upstreams)"});
+                                 "credentials, identity, policy, server, state, upstreams, users)"});
 }
 
 TEST_CASE("a value of the wrong type is an error at the value") {
@@ -625,6 +625,21 @@ TEST_CASE("agents need a unique id and an owner") {
             "gw.yaml:2:5: agents[0].owner: required",
             "gw.yaml:3:11: agents[1].id: duplicate agent id \"bot\"",
         });
+}
+
+TEST_CASE("users: each has a unique sub and a clearance; Config::user finds them") {
+  CHECK(load_errors("users:\n  - { sub: alice }\n  - { sub: bob, clearance: internal }\n"
+                    "  - { sub: bob, clearance: public }\n  - { sub: carol, clearance: public, groups: [x] }\n") ==
+        std::vector<std::string>{
+            "gw.yaml:2:5: users[0].clearance: required",
+            "gw.yaml:4:12: users[2].sub: duplicate user sub \"bob\"",
+            "gw.yaml:5:38: users[3].groups: unknown key (expected one of: clearance, sub)",
+        });
+  ConfigPtr c = load_ok("users:\n  - { sub: alice@example.com, clearance: confidential }\n");
+  REQUIRE(c->users.size() == 1);
+  REQUIRE(c->user("alice@example.com") != nullptr);
+  CHECK(c->user("alice@example.com")->clearance == "confidential");
+  CHECK(c->user("bob@example.com") == nullptr);
 }
 
 TEST_CASE("identity settings are validated") {

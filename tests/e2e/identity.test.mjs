@@ -21,7 +21,7 @@ import path from 'node:path';
 import { ClientCredentialsProvider } from '@modelcontextprotocol/sdk/client/auth-extensions.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { DIRECT, FIXTURES, Stack, TMP_DIR, freePort, sleep, spawnListening, startGateway, startUpstream, stopGatewayCleanly, stopProcess } from './lib/gateway.mjs';
+import { DIRECT, FIXTURES, Stack, TMP_DIR, freePort, sleep, spawnListening, startGateway, startUpstream, stopGatewayCleanly, stopProcess, writeTempFile } from './lib/gateway.mjs';
 import { closeQuietly, connectClient, expectJsonRpcError, httpRequest, initializeMessage, messagesOf, postJson, rawHandshake } from './lib/mcp.mjs';
 import { jwtHeader, startIdp } from './lib/oauth.mjs';
 import { P256_N, b64u, flipMiddle, forge, keyPair, now, signer } from './lib/jwt-forge.mjs';
@@ -859,6 +859,110 @@ describe('identity: unregistered_agents: allow', { skip: SKIP, concurrency: fals
     const forged = forge({ alg: 'RS256', typ: 'at+jwt', kid: (await idp.keys()).current.RS256 }, { iss: idp.issuer, client_id: 'agent-x', aud: mcpUrl, exp: now() + 60 }, signer('RS256', keyPair('rsa', 'z', 'RS256').privateKey));
     const bad = await postJson(mcpUrl, initializeMessage(), { headers: { authorization: `Bearer ${forged}` } });
     expectJsonRpcError(assert, bad, { status: 401, code: UNAUTHORIZED, context: 'forged agent-x token' });
+  });
+});
+
+// ---------------------------------------------------------------------------
+
+describe("identity: a delegated call is capped by the user's clearance (users:)", { skip: SKIP, concurrency: false }, () => {
+  // Tokens from the mint issuer name agent-a (clearance confidential) and,
+  // in `sub`, the user it acts for. echo is an internal read that every
+  // agent may call: only the user's clearance can refuse it.
+  const stack = new Stack();
+  let mint;
+  let up;
+  let gw;
+  let mcpUrl;
+  const POLICY = `version: "e2e-users"
+sensitivity_levels: [public, internal, confidential]
+default_sensitivity: internal
+tools:
+  - { match: { upstream: crm, tool: echo }, action: read, sensitivity: internal }
+rules:
+  - id: everyone-reads
+    effect: allow
+    agents: { any: true }
+    tools: { upstream: crm, actions: [read] }
+`;
+
+  const tokenFor = (sub) =>
+    forge(
+      { alg: 'RS256', typ: 'at+jwt', kid: mint.rs.kid },
+      { iss: mint.issuer, client_id: 'agent-a', sub, aud: mcpUrl, iat: now(), exp: now() + 600, jti: crypto.randomUUID() },
+      signer('RS256', mint.rs.privateKey),
+    );
+
+  before(async () => {
+    mint = await startMint(stack);
+    up = await startUpstream({ stack });
+    const port = await freePort();
+    const publicUrl = `http://127.0.0.1:${port}`;
+    mcpUrl = `${publicUrl}/mcp/crm`;
+    gw = await startGateway(
+      {
+        server: { listen: `127.0.0.1:${port}`, public_url: publicUrl },
+        upstreams: [{ name: 'crm', url: up.url, path: '/mcp/crm' }],
+        identity: { issuers: [{ issuer: mint.issuer, jwks_uri: mint.jwksUri, algorithms: ['RS256'] }], clock_skew: `${SKEW_S}s` },
+        agents: [{ id: 'agent-a', owner: AGENTS['agent-a'].owner, clearance: 'confidential' }],
+        users: [
+          { sub: 'alice@example.com', clearance: 'internal' },
+          { sub: 'bob@example.com', clearance: 'public' },
+        ],
+        policy: { files: [writeTempFile('users-policy.yaml', POLICY)] },
+        audit: { dir: path.join(TMP_DIR, `${process.pid}-users-audit`) },
+      },
+      { stack, timeoutMs: 60000 },
+    );
+    const deadline = Date.now() + 30000;
+    while ((await httpRequest(gw.url('/readyz'))).status !== 200) {
+      assert.ok(Date.now() < deadline, '/readyz 200 within 30 s');
+      await sleep(200);
+    }
+  });
+  after(async () => {
+    try {
+      if (gw?.alive()) await stopGatewayCleanly(assert, gw);
+    } finally {
+      await stack.stopAll();
+    }
+  });
+
+  /** Lists the tools and calls echo as agent-a acting for `sub`; error: the call's JSON-RPC error. */
+  async function asUser(sub) {
+    const { client } = await connectClient(mcpUrl, { headers: { authorization: `Bearer ${tokenFor(sub)}` } });
+    try {
+      const listed = (await client.listTools()).tools.map((t) => t.name);
+      try {
+        const call = await client.callTool({ name: 'echo', arguments: { text: `for ${sub}` } });
+        return { listed, call, text: echoText(call) };
+      } catch (error) {
+        return { listed, error };
+      }
+    } finally {
+      await closeQuietly(client);
+    }
+  }
+
+  test('no user (sub is the agent) and a user cleared for internal: echo is listed and called', async () => {
+    for (const sub of ['agent-a', 'alice@example.com']) {
+      const r = await asUser(sub);
+      assert.ok(r.listed.includes('echo'), `${sub}: echo listed (${r.listed})`);
+      assert.ok(r.call && !r.call.isError && r.text.includes(`for ${sub}`), `${sub}: ${r.error ?? JSON.stringify(r.call)}`);
+    }
+  });
+
+  test("a user cleared only for public, and a user users: does not list: echo is hidden and refused, whatever the agent's clearance", async () => {
+    const calls = async () => (await up.requests()).filter((q) => q.body?.method === 'tools/call').length;
+    const before = await calls();
+    for (const sub of ['bob@example.com', 'mallory@example.com']) {
+      const r = await asUser(sub);
+      assert.ok(!r.listed.includes('echo'), `${sub}: echo hidden (${r.listed})`);
+      // A tool the caller may not see is answered as an unknown one.
+      assert.equal(r.error?.code, -32602, `${sub}: ${r.error ?? JSON.stringify(r.call)}`);
+      assert.match(String(r.error?.message), /Unknown tool: echo/, sub);
+    }
+    const after = await calls();
+    assert.equal(after, before, 'no refused call reached the upstream');
   });
 });
 

@@ -13,7 +13,10 @@ AgentRegistry registry() {
   a.owner = "alice@example.com";
   a.groups = {"support"};
   a.clearance = "confidential";
-  return AgentRegistry({a});
+  portcullis::config::UserConfig u;
+  u.sub = "bob";
+  u.clearance = "internal";
+  return AgentRegistry({a}, {u});
 }
 
 }  // namespace
@@ -29,10 +32,19 @@ TEST_CASE("a client-credentials token names the agent and no user") {
   CHECK(p.agent->owner == "alice@example.com");
 }
 
-TEST_CASE("a user-delegated token names the user as sub") {
+TEST_CASE("a user-delegated token names the user as sub, with the user's clearance from users:") {
   auto p = build_principal({{"client_id", "support-bot"}, {"sub", "bob"}}, "client_id", registry());
   CHECK(p.agent_id == "support-bot");
   CHECK(p.user == "bob");
+  CHECK(p.user_clearance == "internal");
+  // Not listed: the lowest level (empty), whatever the agent's clearance.
+  auto q = build_principal({{"client_id", "support-bot"}, {"sub", "mallory"}}, "client_id", registry());
+  CHECK(q.user == "mallory");
+  CHECK(q.user_clearance.empty());
+  // The same sub without delegation (it is the agent) is no user at all.
+  auto r = build_principal({{"client_id", "bob"}, {"sub", "bob"}}, "client_id", registry());
+  CHECK(r.user.empty());
+  CHECK(r.user_clearance.empty());
 }
 
 TEST_CASE("the agent falls back to azp then sub") {

@@ -40,6 +40,7 @@ struct Fixture {
   FakeScheduler scheduler{clock};
   portcullis::config::IdentityConfig config;
   std::vector<portcullis::config::AgentConfig> agents;
+  std::vector<portcullis::config::UserConfig> users;
   std::unique_ptr<TokenVerifier> verifier;
 
   Fixture() {
@@ -58,7 +59,7 @@ struct Fixture {
 
   TokenVerifier& start(VerifierOptions options = {}) {
     options.clock = clock.clock();
-    verifier = std::make_unique<TokenVerifier>(config, agents, http, scheduler, std::move(options));
+    verifier = std::make_unique<TokenVerifier>(config, agents, users, http, scheduler, std::move(options));
     verifier->start();
     return *verifier;
   }
