@@ -153,8 +153,12 @@ std::shared_ptr<const KillSwitch> KillSwitches::match(const identity::Principal*
 }
 
 std::shared_ptr<const KillSwitch> KillSwitches::matches_stream(const identity::Principal* principal,
-                                                               std::string_view upstream) const {
-  return match(principal, upstream, {});
+                                                               std::string_view upstream,
+                                                               std::span<const std::string> tools) const {
+  if (auto k = match(principal, upstream, {})) return k;
+  for (const auto& tool : tools)
+    if (auto k = match(principal, upstream, tool)) return k;
+  return nullptr;
 }
 
 Result<KillSwitches::EngageResult> KillSwitches::engage(KillKind kind, std::string target, std::string reason,

@@ -28,6 +28,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -94,10 +95,11 @@ class KillSwitches {
   std::shared_ptr<const KillSwitch> match(const identity::Principal* principal, std::string_view upstream,
                                           std::string_view tool) const;
   // For open streams: does a switch cover `principal` on `upstream` at all
-  // (any kind but tool)? The gateway re-checks its open streams after each
-  // on_change and closes those this answers for.
-  std::shared_ptr<const KillSwitch> matches_stream(const identity::Principal* principal,
-                                                   std::string_view upstream) const;
+  // (any kind but tool), or one of `tools`, the tools the stream answers
+  // calls of (none for a GET stream)? The gateway re-checks its open streams
+  // after each on_change and closes those this answers for.
+  std::shared_ptr<const KillSwitch> matches_stream(const identity::Principal* principal, std::string_view upstream,
+                                                   std::span<const std::string> tools = {}) const;
 
   // The current Index (lock-free; see the header comment).
   KillSwitchIndexPtr snapshot() const;

@@ -438,7 +438,7 @@ Awaitable<bool> LegacyStream::run() {
   id_ = ++next_stream_id;
   auto& w = c_.worker;
   w.add_legacy_stream(id_, this);
-  auto registered = w.add_stream({ctx_.principal, up_.name, [this](const admin::KillSwitch&) { cut(); }});
+  auto registered = w.add_stream({ctx_.principal, up_.name, {}, [this](const admin::KillSwitch&) { cut(); }});
   w.state().active_streams++;
   struct Unregister {
     Worker& w;

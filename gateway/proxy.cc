@@ -451,7 +451,11 @@ struct Exchange::StreamRegistration {
 
 Exchange::StreamRegistration Exchange::register_stream() {
   c_.worker.state().active_streams++;
-  auto it = c_.worker.add_stream({ctx_.principal, up_.name, [this](const admin::KillSwitch& ks) { cut(ks); }});
+  std::vector<std::string> tools;  // a tool kill switch cuts the streamed answers of its calls too
+  for (const auto& m : ctx_.rpc.messages)
+    if (m.kind == RpcKind::kRequest && m.method == "tools/call") tools.push_back(m.target);
+  auto it = c_.worker.add_stream(
+      {ctx_.principal, up_.name, std::move(tools), [this](const admin::KillSwitch& ks) { cut(ks); }});
   return StreamRegistration{c_.worker, it};
 }
 

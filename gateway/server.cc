@@ -341,7 +341,7 @@ void Server::Impl::on_kill_change() {
   for (auto& w : workers)
     net::post(w->ioc(), [wp = w.get(), k = kills.get()] {
       auto n = wp->cut_streams([k](const Worker::ActiveStream& s) {
-        return k->matches_stream(s.principal.get(), s.upstream);
+        return k->matches_stream(s.principal.get(), s.upstream, s.tools);
       });
       if (n) log::warn("kill switch: streams cut", {{"worker", wp->index()}, {"streams", n}});
     });

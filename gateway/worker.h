@@ -79,6 +79,7 @@ class Worker {
   struct ActiveStream {
     identity::PrincipalPtr principal;  // null on `auth: none` routes
     std::string upstream;
+    std::vector<std::string> tools;  // tools/call targets this stream answers (none for a GET stream)
     // Ends the stream for the kill switch that covers it: closes the agent's
     // connection, after a last event answering the requests still open where
     // the stream is a POST's answer (proxy.cc). Runs on this worker; never blocks.

@@ -139,11 +139,17 @@ TEST_CASE("the all kill switch matches everything, including calls without a pri
   CHECK(f.ks.match(nullptr, "x", "") != nullptr);
 }
 
-TEST_CASE("matches_stream ignores tool switches but honours agent and upstream switches") {
+TEST_CASE("matches_stream: a tool switch covers only streams answering calls of that tool") {
   Fixture f;
-  f.engage(KillKind::kTool, "delete_record");
+  f.engage(KillKind::kTool, "crm/delete_record");
   auto p = principal("bot", "alice@example.com");
-  CHECK(f.ks.matches_stream(&p, "crm") == nullptr);
+  const std::vector<std::string> deletes{"read_record", "delete_record"}, reads{"read_record"};
+  CHECK(f.ks.matches_stream(&p, "crm") == nullptr);  // a GET stream answers no call
+  CHECK(f.ks.matches_stream(&p, "crm", reads) == nullptr);
+  CHECK(f.ks.matches_stream(&p, "billing", deletes) == nullptr);  // another upstream's delete_record
+  auto k = f.ks.matches_stream(&p, "crm", deletes);
+  REQUIRE(k != nullptr);
+  CHECK(k->kind == KillKind::kTool);
   f.engage(KillKind::kOwner, "alice@example.com");
   CHECK(f.ks.matches_stream(&p, "crm") != nullptr);
 }

@@ -9,6 +9,7 @@
 //   - the same through the official SDK client: callTool rejects with -32003
 //     naming the switch within the bound, instead of waiting for an answer
 //     that never comes;
+//   - a tool kill switch cuts the streamed answers of that tool, and only them;
 //   - a client that stops reading its stream (the gateway's write to it
 //     stalled) does not hold the cut back: the gateway drops its connection
 //     within the bound anyway;
@@ -355,6 +356,66 @@ describe('ops: kill switches end to end (identity from the OpenID provider fixtu
       assert.ok(aborted, `the upstream's slow_count for the SDK call was aborted: ${JSON.stringify(await up.events())}`);
     } finally {
       await closeQuietly(client);
+      if (ks) await lift(ks.id);
+    }
+  });
+
+  test('a tool kill switch cuts the streamed answers of that tool (SDK client) and leaves the agent\'s other tools alone', async () => {
+    await up.reset();
+    const { client } = await connectClient(mcpUrl(), { headers: bearer('agent-a'), name: 'e2e-tool-killed' });
+    let ks;
+    try {
+      let progress = 0;
+      let third;
+      const thirdSeen = new Promise((resolve) => {
+        third = resolve;
+      });
+      const call = client
+        .callTool({ name: 'slow_count', arguments: { n: 60, delay_ms: 100, label: 'tool-a' } }, undefined, {
+          onprogress: () => {
+            if (++progress === 3) third();
+          },
+          timeout: 60000,
+        })
+        .then(
+          (result) => ({ result }),
+          (error) => ({ error }),
+        );
+      let timer;
+      await Promise.race([
+        thirdSeen,
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`3 progress notifications not received within 15 s (${progress})`)), 15000);
+        }),
+      ]).finally(() => clearTimeout(timer));
+
+      ks = await kill({ tool: 'crm/slow_count' }, 'e2e: tool cut');
+      const outcome = await Promise.race([
+        call,
+        new Promise((resolve) => {
+          timer = setTimeout(() => resolve({ pending: true }), 5000);
+        }),
+      ]).finally(() => clearTimeout(timer));
+      assert.ok(!outcome.pending, 'callTool still has no answer 5 s after the tool was killed');
+      assert.ok(outcome.error, `callTool rejects after the kill, got a result: ${JSON.stringify(outcome.result)}`);
+      assert.equal(outcome.error.code, KILLED, `${outcome.error.code} ${outcome.error.message}`);
+      assert.ok(outcome.error.message.includes(ks.id), `the message names ${ks.id}: ${outcome.error.message}`);
+      let aborted;
+      for (const deadline = Date.now() + 5000; Date.now() < deadline; await sleep(50)) {
+        aborted = (await up.events()).find((e) => e.event === 'slow_count_aborted' && e.label === 'tool-a');
+        if (aborted) break;
+      }
+      assert.ok(aborted, `the upstream's slow_count was aborted: ${JSON.stringify(await up.events())}`);
+    } finally {
+      await closeQuietly(client);
+    }
+    // The agent is not killed: another tool still works for it.
+    const { client: again } = await connectClient(mcpUrl(), { headers: bearer('agent-a'), name: 'e2e-tool-killed-2' });
+    try {
+      const r = await again.callTool({ name: 'echo', arguments: { text: 'other tools still work' } });
+      assert.ok(JSON.stringify(r).includes('other tools still work'), JSON.stringify(r));
+    } finally {
+      await closeQuietly(again);
       if (ks) await lift(ks.id);
     }
   });
