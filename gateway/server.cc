@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <map>
 #include <mutex>
+#include <future>
 #include <thread>
 #include <vector>
 
@@ -128,7 +129,10 @@ struct Server::Impl {
   Result<RuntimePtr> build_runtime(config::ConfigPtr cfg);
   Awaitable<void> accept_loop();
   void on_signal(int sig);
-  void reload();
+  // Loads and validates the config file off the I/O threads, then swaps it
+  // in. The future resolves once the new version is accepted (its summary)
+  // or rejected (why); serving it follows.
+  std::future<Result<nlohmann::json>> reload();
   void drain();
   Worker& main_worker() { return *workers[0]; }
 };
@@ -246,16 +250,26 @@ Awaitable<void> Server::Impl::accept_loop() {
   }
 }
 
-void Server::Impl::reload() {
-  if (reloading.exchange(true)) return;
+std::future<Result<nlohmann::json>> Server::Impl::reload() {
+  auto verdict = std::make_shared<std::promise<Result<nlohmann::json>>>();
+  auto answer = verdict->get_future();
+  if (reloading.exchange(true)) {
+    verdict->set_value(Err("a reload is already in progress"));
+    return answer;
+  }
   // Reading and validating files is blocking work: never on an I/O thread.
-  std::thread([this] {
+  std::thread([this, verdict] {
     auto loaded = config::load_config_file(config_path);
     if (!loaded) {
       nlohmann::json errs = nlohmann::json::array();
-      for (const auto& e : loaded.error()) errs.push_back(e.to_string());
+      std::string joined;
+      for (const auto& e : loaded.error()) {
+        errs.push_back(e.to_string());
+        joined += (joined.empty() ? "" : "; ") + e.to_string();
+      }
       log::error("reload rejected: the old configuration keeps serving", {{"errors", errs}});
       reloading = false;
+      verdict->set_value(Err(std::move(joined)));
       return;
     }
     auto cfg = std::move(loaded.value());
@@ -263,8 +277,16 @@ void Server::Impl::reload() {
     if (!rt) {
       log::error("reload rejected: the old configuration keeps serving", {{"errors", {rt.error().message}}});
       reloading = false;
+      verdict->set_value(Err(rt.error().message));
       return;
     }
+    std::string serving;
+    {
+      std::lock_guard lk(current_mu);
+      if (current) serving = current->config->revision;
+    }
+    verdict->set_value(nlohmann::json{
+        {"status", "accepted"}, {"revision", cfg->revision}, {"previous_revision", serving}, {"generation", (*rt)->generation}});
     // Let the new generation fetch its keys before it serves.
     if (auto& v = (*rt)->verifier)
       for (int i = 0; i < 50 && !v->ready(); ++i) std::this_thread::sleep_for(100ms);
@@ -292,6 +314,7 @@ void Server::Impl::reload() {
       reloading = false;
     });
   }).detach();
+  return answer;
 }
 
 void Server::Impl::drain() {
@@ -538,8 +561,13 @@ Status Server::Impl::start_admin() {
     return out;
   };
   hooks.reload = [this]() -> Result<nlohmann::json> {
-    reload();
-    return nlohmann::json{{"status", "reload started"}, {"current_revision", config->revision}};
+    // The admin thread waits for the verdict (reading and checking the files,
+    // usually milliseconds) so that a rejected config answers 409; the swap
+    // itself follows once the new identity keys are fetched.
+    auto verdict = reload();
+    if (verdict.wait_for(30s) != std::future_status::ready)
+      return nlohmann::json{{"status", "started"}, {"note", "still validating after 30 s; see the log"}};
+    return verdict.get();
   };
   hooks.rotate = [this](std::string_view name) -> Result<nlohmann::json> {
     RuntimePtr rt;

@@ -967,11 +967,23 @@ rules:
   test('approval_keepalive: 0s keeps the answer one application/json body sent after the decision', async () => {
     const off = structuredClone(config);
     off.admin.approval_keepalive = '0s';
-    fs.writeFileSync(gw.configFile, `# written by tests/e2e/policy.test.mjs\n${toYaml(off)}\n`);
     const revision = async () => (await (await fetch(`${publicUrl}/readyz`)).json()).config_revision;
     const was = await revision();
+    // A config the loader refuses: 409 naming the problem; the old one keeps serving.
+    const broken = structuredClone(off);
+    broken.admin.approval_keepalieve = '1s';
+    fs.writeFileSync(gw.configFile, `# written by tests/e2e/policy.test.mjs\n${toYaml(broken)}\n`);
+    const refused = await admin(ADMIN.oper, 'POST', '/admin/v1/reload');
+    assert.equal(refused.status, 409, refused.text);
+    assert.equal(refused.json?.error?.code, 'reload_rejected', refused.text);
+    assert.match(refused.json?.error?.message ?? '', /admin\.approval_keepalieve: unknown key/, refused.text);
+    assert.equal(await revision(), was, 'the old configuration keeps serving');
+    fs.writeFileSync(gw.configFile, `# written by tests/e2e/policy.test.mjs\n${toYaml(off)}\n`);
     const reload = await admin(ADMIN.oper, 'POST', '/admin/v1/reload');
     assert.equal(reload.status, 200, reload.text);
+    assert.equal(reload.json?.result?.status, 'accepted', reload.text);
+    assert.equal(reload.json?.result?.previous_revision, was, reload.text);
+    assert.notEqual(reload.json?.result?.revision, was, reload.text);
     // The reload runs in the background: wait for the new configuration.
     const deadline = Date.now() + 10000;
     while ((await revision()) === was) {
