@@ -97,6 +97,10 @@ struct IntrospectionConfig {
   std::string client_id;
   SecretRef client_secret;
   Duration cache_ttl{std::chrono::minutes(5)};
+  // RFC 7662 makes `aud` optional in an answer; by default an answer without
+  // one is refused (the token is not shown to be issued for this gateway).
+  // false: accept it, for authorization servers that never send `aud`.
+  bool require_audience = true;
 };
 
 struct IdentityConfig {

@@ -421,6 +421,7 @@ class Loader {
       ic.client_id = required_str(in, "client_id");
       ic.client_secret = secret(in.require("client_secret"));
       duration(in["cache_ttl"], ic.cache_ttl, /*allow_zero=*/true);
+      if (auto v = in["require_audience"].as_bool()) ic.require_audience = *v;
       id.introspection = std::move(ic);
     }
     duration(n["clock_skew"], id.clock_skew, /*allow_zero=*/true);

@@ -23,8 +23,9 @@ std::vector<Alg> allowed_algs(const config::IssuerConfig& issuer) {
   return out;  // unknown names (config/ rejects them) simply never match
 }
 
-bool audience_ok(const Principal& p, const Audiences& expected) {
-  if (p.audiences.empty()) return p.token_kind == Principal::TokenKind::kOpaque;
+// `opaque_without_aud`: identity.introspection.require_audience is false.
+bool audience_ok(const Principal& p, const Audiences& expected, bool opaque_without_aud) {
+  if (p.audiences.empty()) return opaque_without_aud && p.token_kind == Principal::TokenKind::kOpaque;
   for (const auto& a : p.audiences)
     if (std::find(expected.begin(), expected.end(), a) != expected.end()) return true;
   return false;
@@ -106,7 +107,8 @@ struct TokenVerifier::State : std::enable_shared_from_this<TokenVerifier::State>
       return std::nullopt;
     }
     ++hits;
-    if (!audience_ok(*entry->principal, expected(entry->issuer_index, audiences)))
+    const bool opaque_without_aud = config.introspection && !config.introspection->require_audience;
+    if (!audience_ok(*entry->principal, expected(entry->issuer_index, audiences), opaque_without_aud))
       return reject(AuthError::invalid("token not issued for this resource"));
     return admit(entry->principal);
   }
@@ -185,7 +187,10 @@ struct TokenVerifier::State : std::enable_shared_from_this<TokenVerifier::State>
     rules.audiences = &expected(index, audiences);
     rules.now = now;
     rules.skew = std::chrono::duration_cast<std::chrono::seconds>(config.clock_skew);
-    rules.require_exp_and_aud = false;
+    rules.require_exp_and_aud = false;  // RFC 7662: both optional; aud is required below unless configured off
+    if (introspector->config().require_audience && !answer.contains("aud"))
+      return reject(AuthError::invalid("introspection answer names no audience: token not shown to be issued for "
+                                       "this resource"));
     if (auto ok = validate_claims(answer, rules); !ok) return reject(ok.error());
     auto p = std::make_shared<Principal>(build_principal(answer, config.agent_claim, agents));
     if (p->agent_id.empty()) return reject(AuthError::invalid("token names no agent"));

@@ -550,7 +550,7 @@ VerifyResult verify_async(Fixture& f, const std::string& token, const Audiences&
 TEST_CASE("an active opaque token is accepted through introspection and cached") {
   Fixture f;
   with_introspection(f, {{"active", true}, {"client_id", "support-bot"}, {"sub", "bob"}, {"scope", "mcp.read"},
-                         {"iss", kIssuer}, {"exp", f.clock.seconds() + 3600}});
+                         {"iss", kIssuer}, {"aud", kAud.front()}, {"exp", f.clock.seconds() + 3600}});
   VerifierOptions options;
   options.introspection_secret = "secret";
   f.start(options);
@@ -566,6 +566,24 @@ TEST_CASE("an active opaque token is accepted through introspection and cached")
   f.clock.advance(61s);  // cache_ttl bounds the cache below exp
   CHECK(verify_async(f, "opaque-token-1").ok());
   CHECK(f.http.count(kIntrospect) == 2);
+}
+
+TEST_CASE("an introspection answer without aud is refused unless require_audience is off") {
+  for (bool required : {true, false}) {
+    Fixture f;
+    with_introspection(f, {{"active", true}, {"client_id", "support-bot"}, {"exp", f.clock.seconds() + 3600}});
+    f.config.introspection->require_audience = required;
+    VerifierOptions options;
+    options.introspection_secret = "secret";
+    f.start(options);
+    CAPTURE(required);
+    auto r = verify_async(f, "opaque-no-aud");
+    CHECK(r.ok() == !required);
+    if (!required) {  // and from the cache, too
+      CHECK(verify_async(f, "opaque-no-aud").ok());
+      CHECK(f.http.count(kIntrospect) == 1);
+    }
+  }
 }
 
 TEST_CASE("an inactive opaque token is refused") {
