@@ -11,7 +11,9 @@
 #include "credentials/vault_command.h"
 #include "policy/policy_commands.h"
 #include "gateway/log.h"
+#include "gateway/preflight.h"
 #include "gateway/server.h"
+#include "policy/policy_loader.h"
 
 namespace {
 
@@ -65,13 +67,20 @@ int cmd_check(const std::vector<std::string>& args) {
   if (path.empty()) return usage_error("check needs --config FILE");
   auto cfg = load(path);
   if (!cfg) return 1;
+  // What `run` checks before it serves: secrets, vault entries, key and
+  // certificate files, clearances against the policy's levels.
+  auto problems = portcullis::gateway::preflight_secrets_and_files(**cfg);
   if (!(*cfg)->policy.files.empty()) {
     portcullis::policy::LoadOptions opts;
     for (const auto& up : (*cfg)->upstreams) opts.known_upstreams.push_back(up.name);
+    if (auto loaded = portcullis::policy::load_policy_files((*cfg)->policy.files, opts))
+      for (auto& p : portcullis::gateway::preflight_clearances(**cfg, *loaded->snapshot)) problems.push_back(std::move(p));
     auto out = portcullis::policy::policy_test_command((*cfg)->policy.files, registry_of(**cfg), opts);
     std::cout << out.output;
-    if (out.exit_code != 0) return 1;
+    if (out.exit_code != 0) problems.push_back("the policy does not load or its tests fail (above)");
   }
+  for (const auto& p : problems) std::cerr << path << ": " << p << "\n";
+  if (!problems.empty()) return 1;
   std::cout << path << ": OK (revision " << (*cfg)->revision.substr(0, 12) << ", " << (*cfg)->upstreams.size()
             << " upstreams)\n";
   return 0;

@@ -31,6 +31,7 @@
 #include "gateway/admin_session.h"
 #include "gateway/control_loop.h"
 #include "gateway/log.h"
+#include "gateway/preflight.h"
 #include "gateway/redis_client.h"
 #include "gateway/shared_state_status.h"
 #include "gateway/worker.h"
@@ -39,36 +40,6 @@ namespace portcullis::gateway {
 namespace {
 
 using namespace std::chrono_literals;
-
-// 32 bytes as raw bytes, 64 hex digits or base64 (either alphabet, padding
-// optional: what the config loader accepts).
-bool decode_session_key(const std::string& text, SessionSealer::Key& key) {
-  if (text.size() == 64) return encoding::hex_decode_into(text, key.data());
-  if (text.size() == 32) {  // raw bytes (e.g. a vault entry made with `generate`)
-    std::copy(text.begin(), text.end(), key.begin());
-    return true;
-  }
-  unsigned char out[encoding::base64_decoded_max(44)];
-  bool ok = false;
-  if (text.size() == 43 || text.size() == 44) {
-    auto n = encoding::base64_decode_into(
-        text, {encoding::Base64Alphabet::kEither, encoding::Base64Padding::kOptional}, out);
-    ok = n && *n == key.size();
-    if (ok) std::copy(out, out + key.size(), key.begin());
-  }
-  OPENSSL_cleanse(out, sizeof out);
-  return ok;
-}
-
-// The embedded vault named by the config, or null when there is none.
-Result<std::shared_ptr<credentials::EmbeddedVault>> open_vault(const config::Config& cfg) {
-  if (!cfg.credentials.vault) return std::shared_ptr<credentials::EmbeddedVault>();
-  auto kek = credentials::load_vault_key(*cfg.credentials.vault);
-  if (!kek) return Err("credentials.vault: " + kek.error().message);
-  auto opened = credentials::EmbeddedVault::open(cfg.credentials.vault->file, std::move(kek.value()));
-  if (!opened) return Err("credentials.vault: " + opened.error().message);
-  return std::shared_ptr<credentials::EmbeddedVault>(std::move(opened.value()));
-}
 
 }  // namespace
 
@@ -141,6 +112,13 @@ Result<RuntimePtr> Server::Impl::build_runtime(config::ConfigPtr cfg) {
   auto rt = std::make_shared<Runtime>();
   rt->config = cfg;
   rt->generation = ++generation;
+  // Every secret and file the config names, checked at once (as `portcullis
+  // check` does), so that one start or reload reports every problem.
+  if (auto problems = preflight_secrets_and_files(*cfg); !problems.empty()) {
+    std::string all;
+    for (const auto& p : problems) all += (all.empty() ? "" : "; ") + p;
+    return Err(all);
+  }
   // Secrets come from the vault when the config names one.
   auto opened_vault = open_vault(*cfg);
   if (!opened_vault) return Err(opened_vault.error());
@@ -205,6 +183,11 @@ Result<RuntimePtr> Server::Impl::build_runtime(config::ConfigPtr cfg) {
     }
     for (const auto& w : loaded->warnings) log::warn("policy lint", {{"warning", w.to_string()}});
     rt->policy = loaded->snapshot;
+    if (auto problems = preflight_clearances(*cfg, *rt->policy); !problems.empty()) {
+      std::string all;
+      for (const auto& p : problems) all += (all.empty() ? "" : "; ") + p;
+      return Err(all);
+    }
     log::info("policy loaded", {{"version", rt->policy->version}, {"revision", rt->policy->revision},
                                 {"shadow", cfg->policy.shadow}});
   }

@@ -617,6 +617,51 @@ describe('policy: the CLI on the example config and policy', { skip: SKIP, concu
     assert.match(r2.stdout + r2.stderr, /support deletes need approval/);
     assert.match(r2.stdout + r2.stderr, /1 failed/);
   });
+
+  test('portcullis check refuses what run would refuse: a missing vault entry, a bad signing key, unloadable TLS files, a clearance that is no level', async () => {
+    const dir = fs.mkdtempSync(path.join(TMP_DIR, 'preflight-'));
+    const junk = path.join(dir, 'junk.pem');
+    fs.writeFileSync(junk, 'not a certificate\n');
+    const base = {
+      upstreams: [
+        { name: 'crm', url: env.CRM_URL, auth: 'none' },
+        { name: 'payments', url: env.PAYMENTS_URL, auth: 'none' },
+      ],
+      credentials: { vault: { file: path.join(dir, 'v.vault'), key_file: path.join(dir, 'v.key') } },
+      policy: { files: [POLICY_FILE] },
+      audit: { dir: path.join(dir, 'audit') },
+    };
+    const good = writeConfig(base, 'preflight-good.yaml');
+    const init = await runPortcullis(['vault', 'init', '--config', good]);
+    assert.equal(init.code, 0, `vault init: ${init.stdout}${init.stderr}`);
+    const ok = await runPortcullis(['check', '--config', good]);
+    assert.equal(ok.code, 0, `the control config passes:\n${ok.stdout}${ok.stderr}`);
+
+    const bad = writeConfig(
+      {
+        ...base,
+        server: { listen: `127.0.0.1:${await freePort()}`, session_key: 'vault:no-such-entry', tls: { cert_file: junk, key_file: junk } },
+        agents: [{ id: 'support-bot', owner: 'alice@example.com', groups: ['support'], clearance: 'confidental' }],
+        users: [{ sub: 'alice@example.com', clearance: 'top-secret' }],
+        audit: { ...base.audit, signing_key: 'not an Ed25519 key' },
+      },
+      'preflight-bad.yaml',
+    );
+    const r = await runPortcullis(['check', '--config', bad]);
+    const out = r.stdout + r.stderr;
+    assert.equal(r.code, 1, `check exited ${r.code}:\n${out}`);
+    for (const want of [
+      /server\.session_key: vault entry 'no-such-entry' not found/,
+      /audit\.signing_key: .*Ed25519/,
+      /server\.tls\.cert_file: cannot load /,
+      /agents\[support-bot\]\.clearance: "confidental" is not a sensitivity level/,
+      /users\[alice@example\.com\]\.clearance: "top-secret" is not a sensitivity level/,
+    ])
+      assert.match(out, want, out);
+    // And run refuses to start on it (exit 1, never listening).
+    const run = await runPortcullis(['run', '--config', bad]);
+    assert.equal(run.code, 1, `run exited ${run.code}:\n${run.stdout}${run.stderr}`);
+  });
 });
 
 // A held call's answer is an SSE stream kept alive while it waits
