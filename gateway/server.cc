@@ -41,6 +41,43 @@ namespace {
 
 using namespace std::chrono_literals;
 
+bool same(const config::SecretRef& a, const config::SecretRef& b) { return a.kind == b.kind && a.value == b.value; }
+bool same(const std::optional<config::Endpoint>& a, const std::optional<config::Endpoint>& b) {
+  if (!a || !b) return a.has_value() == b.has_value();
+  return a->host == b->host && a->port == b->port;
+}
+
+// The settings a running gateway keeps from its start (listeners, threads,
+// the audit log, the state store, the pin file): a reload that changes them
+// takes the rest and names these, so nobody believes they took effect.
+std::vector<std::string> restart_only_changes(const config::Config& was, const config::Config& now) {
+  std::vector<std::string> out;
+  auto note = [&](bool changed, const char* key) {
+    if (changed) out.emplace_back(key);
+  };
+  note(!same(std::optional(was.server.listen), std::optional(now.server.listen)), "server.listen");
+  note(was.server.threads != now.server.threads, "server.threads");
+  note(!same(was.admin.listen, now.admin.listen), "admin.listen");
+  note(was.admin.state_file != now.admin.state_file, "admin.state_file");
+  note(was.policy.pins_file != now.policy.pins_file, "policy.pins_file");
+  const auto &a = was.audit, &b = now.audit;
+  note(a.dir != b.dir, "audit.dir");
+  note(a.fail_open != b.fail_open, "audit.on_failure");
+  note(!same(a.signing_key, b.signing_key), "audit.signing_key");
+  note(a.checkpoint_records != b.checkpoint_records || a.checkpoint_interval != b.checkpoint_interval,
+       "audit.checkpoint_every");
+  note(a.segment_bytes != b.segment_bytes || a.segment_age != b.segment_age, "audit.segment");
+  note(a.queue_limit != b.queue_limit, "audit.queue_limit");
+  note(a.group_commit_delay != b.group_commit_delay || a.group_commit_records != b.group_commit_records,
+       "audit.group_commit");
+  const auto &s = was.state, &t = now.state;
+  note(s.backend != t.backend || s.url != t.url || s.host != t.host || s.port != t.port || s.db != t.db ||
+           s.username != t.username || s.prefix != t.prefix || s.connect_timeout != t.connect_timeout ||
+           s.command_timeout != t.command_timeout || !same(s.password, t.password),
+       "state");
+  return out;
+}
+
 }  // namespace
 
 // What the metrics collector last added per JWKS issuer and credentials
@@ -264,19 +301,26 @@ std::future<Result<nlohmann::json>> Server::Impl::reload() {
       return;
     }
     std::string serving;
+    std::vector<std::string> restart;
     {
       std::lock_guard lk(current_mu);
-      if (current) serving = current->config->revision;
+      if (current) {
+        serving = current->config->revision;
+        restart = restart_only_changes(*current->config, *cfg);
+      }
     }
-    verdict->set_value(nlohmann::json{
-        {"status", "accepted"}, {"revision", cfg->revision}, {"previous_revision", serving}, {"generation", (*rt)->generation}});
+    if (!restart.empty())
+      log::warn("reload: these settings changed but take effect only after a restart; the running values stay",
+                {{"settings", restart}});
+    verdict->set_value(nlohmann::json{{"status", "accepted"},
+                                      {"revision", cfg->revision},
+                                      {"previous_revision", serving},
+                                      {"generation", (*rt)->generation},
+                                      {"restart_required", restart}});
     // Let the new generation fetch its keys before it serves.
     if (auto& v = (*rt)->verifier)
       for (int i = 0; i < 50 && !v->ready(); ++i) std::this_thread::sleep_for(100ms);
     net::post(main_worker().ioc(), [this, cfg, rt = *rt] {
-      if (cfg->server.listen.host != config->server.listen.host ||
-          cfg->server.listen.port != config->server.listen.port)
-        log::warn("server.listen changed: a restart is needed to move the listener");
       config = cfg;
       for (auto& w : workers) w->set_runtime(rt);
       if (admin_worker) admin_worker->set_runtime(rt);
@@ -534,11 +578,12 @@ Status Server::Impl::start_admin() {
   admin::AdminHooks hooks;
   hooks.decisions = [this](std::string_view agent, std::size_t limit) {
     nlohmann::json out = nlohmann::json::array();
-    if (config->audit.dir.empty()) return out;
+    // The log opened at start: a reload that changes audit.dir does not move it.
+    if (!audit) return out;
     audit::ReadFilter f;
     f.agent = std::string(agent);
     f.limit = limit;
-    auto recs = audit::read_recent(config->audit.dir, f);
+    auto recs = audit::read_recent(audit->dir(), f);
     if (recs)
       for (auto& r : *recs) out.push_back(std::move(r));
     return out;

@@ -1012,6 +1012,7 @@ rules:
   test('approval_keepalive: 0s keeps the answer one application/json body sent after the decision', async () => {
     const off = structuredClone(config);
     off.admin.approval_keepalive = '0s';
+    off.audit.queue_limit = 4096; // kept from the start: the reload names it
     const revision = async () => (await (await fetch(`${publicUrl}/readyz`)).json()).config_revision;
     const was = await revision();
     // A config the loader refuses: 409 naming the problem; the old one keeps serving.
@@ -1029,6 +1030,7 @@ rules:
     assert.equal(reload.json?.result?.status, 'accepted', reload.text);
     assert.equal(reload.json?.result?.previous_revision, was, reload.text);
     assert.notEqual(reload.json?.result?.revision, was, reload.text);
+    assert.deepEqual(reload.json?.result?.restart_required, ['audit.queue_limit'], reload.text);
     // The reload runs in the background: wait for the new configuration.
     const deadline = Date.now() + 10000;
     while ((await revision()) === was) {
