@@ -64,6 +64,7 @@ nlohmann::json to_json(const PendingApproval& p) {
           {"arguments", c.arguments_redacted},
           {"arguments_hash", c.arguments_hash},
           {"rule_id", c.rule_id},
+          {"rule", c.rule_id},  // the contract's name for it; rule_id kept for existing clients
           {"decision_id", c.decision_id},
           {"created", detail::format_time(c.created)},
           {"deadline", detail::format_time(c.deadline)}};

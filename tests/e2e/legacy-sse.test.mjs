@@ -299,6 +299,7 @@ describe('legacy HTTP+SSE (2024-11-05): SDK SSE client and server through the ga
     const held = await pending('r-9');
     assert.equal(held.agent, 'agent-a');
     assert.equal(held.rule_id, 'support-deletes-need-approval');
+    assert.equal(held.rule, 'support-deletes-need-approval');
     assert.ok(!(await upstreamJson('/__calls')).some((c) => c.name === 'delete_record'), 'nothing reached the upstream while held');
     const ok = await admin('POST', `/admin/v1/approvals/${held.id}/approve`, {});
     assert.equal(ok.status, 200, `approve: ${ok.body}`);
