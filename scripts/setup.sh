@@ -50,6 +50,7 @@ packages=(
   libyaml-cpp-dev
   doctest-dev
   libre2-dev
+  libjemalloc-dev       # the gateway binary's allocator (README: about 10 % less CPU per request than glibc malloc)
   prometheus-cpp-dev
   clang                 # second compiler (CC=clang CXX=clang++ builds)
   libclang-rt-14-dev    # clang's sanitizer runtimes (g++ does not need it)
