@@ -152,6 +152,15 @@ async function sdkClientWithProvider(url, provider, { fetchLog, name = 'e2e-oaut
   return { client, transport, errors };
 }
 
+/** Waits until the gateway's /readyz answers 200 (its keys are fetched). */
+async function waitReady(gw, ms = 30000) {
+  const deadline = Date.now() + ms;
+  while ((await httpRequest(gw.url('/readyz'))).status !== 200) {
+    assert.ok(Date.now() < deadline, `/readyz 200 within ${ms / 1000} s`);
+    await sleep(200);
+  }
+}
+
 function echoText(result) {
   return (result?.content ?? []).map((c) => c.text ?? '').join('');
 }
@@ -838,12 +847,7 @@ describe('identity: unregistered_agents: allow', { skip: SKIP, concurrency: fals
   });
 
   test('an unregistered agent is let through (SDK OAuth flow and a static token); a bad token still is not', async () => {
-    // Keys are discovered (no jwks_uri): wait for /readyz.
-    const deadline = Date.now() + 30000;
-    while ((await httpRequest(gw.url('/readyz'))).status !== 200) {
-      assert.ok(Date.now() < deadline, '/readyz 200 within 30 s');
-      await sleep(200);
-    }
+    await waitReady(gw); // keys are discovered (no jwks_uri)
     const provider = new ClientCredentialsProvider({ clientId: 'agent-x', clientSecret: UNREGISTERED['agent-x'].secret, expectedIssuer: idp.issuer });
     const { client, errors } = await sdkClientWithProvider(mcpUrl, provider, { name: 'oauth-x' });
     try {
@@ -913,11 +917,7 @@ rules:
       },
       { stack, timeoutMs: 60000 },
     );
-    const deadline = Date.now() + 30000;
-    while ((await httpRequest(gw.url('/readyz'))).status !== 200) {
-      assert.ok(Date.now() < deadline, '/readyz 200 within 30 s');
-      await sleep(200);
-    }
+    await waitReady(gw);
   });
   after(async () => {
     try {

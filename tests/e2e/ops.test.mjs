@@ -89,6 +89,55 @@ describe('ops: kill switches end to end (identity from the OpenID provider fixtu
     assert.equal(r.status, 200, `DELETE /admin/v1/kill/${id}: ${r.status} ${r.body}`);
     return r.json;
   }
+  /**
+   * Starts a long streamed slow_count through the SDK and resolves once 3
+   * progress notifications arrived. outcome(ms): {result|error, at}, or
+   * {pending: true} when nothing answered within ms.
+   */
+  async function streamingCall(client, label) {
+    let progress = 0;
+    let third;
+    const thirdSeen = new Promise((resolve) => {
+      third = resolve;
+    });
+    const call = client
+      .callTool({ name: 'slow_count', arguments: { n: 60, delay_ms: 100, label } }, undefined, {
+        onprogress: () => {
+          if (++progress === 3) third();
+        },
+        timeout: 60000,
+      })
+      .then(
+        (result) => ({ result, at: performance.now() }),
+        (error) => ({ error, at: performance.now() }),
+      );
+    let timer;
+    await Promise.race([
+      thirdSeen,
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`3 progress notifications not received within 15 s (${progress})`)), 15000);
+      }),
+    ]).finally(() => clearTimeout(timer));
+    return {
+      progress: () => progress,
+      outcome: (ms) =>
+        Promise.race([
+          call,
+          new Promise((resolve) => {
+            timer = setTimeout(() => resolve({ pending: true }), ms);
+          }),
+        ]).finally(() => clearTimeout(timer)),
+    };
+  }
+  /** Asserts that the upstream saw slow_count `label` aborted (within 5 s). */
+  async function assertAborted(label) {
+    let aborted;
+    for (const deadline = Date.now() + 5000; Date.now() < deadline; await sleep(50)) {
+      aborted = (await up.events()).find((e) => e.event === 'slow_count_aborted' && e.label === label);
+      if (aborted) break;
+    }
+    assert.ok(aborted, `the upstream's slow_count ${label} was aborted: ${JSON.stringify(await up.events())}`);
+  }
   /** Lifts whatever is engaged (so that one failed test does not cascade). */
   async function liftAll() {
     const r = await admin('GET', '/admin/v1/kill');
@@ -268,12 +317,7 @@ describe('ops: kill switches end to end (identity from the OpenID provider fixtu
       assert.equal(a.how, 'end', `the stream ends as a complete HTTP body after the answer (not a reset): ${a.how} ${a.error?.code ?? ''}`);
 
       // The upstream call is abandoned too (the upstream sees its stream close).
-      let aborted;
-      for (const deadline = Date.now() + 5000; Date.now() < deadline; await sleep(50)) {
-        aborted = (await up.events()).find((e) => e.event === 'slow_count_aborted' && e.label === 'a-stream');
-        if (aborted) break;
-      }
-      assert.ok(aborted, `the upstream's slow_count for agent-a was aborted: ${JSON.stringify(await up.events())}`);
+      await assertAborted('a-stream');
 
       // agent-b's stream is not disturbed: it keeps receiving and completes.
       await b.waitFor((s) => progressCount(s) >= bBefore + 3, 10000, 'agent-b: more progress after the kill');
@@ -306,41 +350,13 @@ describe('ops: kill switches end to end (identity from the OpenID provider fixtu
     const { client } = await connectClient(mcpUrl(), { headers: bearer('agent-a'), name: 'e2e-killed-sdk' });
     let ks;
     try {
-      let progress = 0;
-      let third;
-      const thirdSeen = new Promise((resolve) => {
-        third = resolve;
-      });
-      const call = client
-        .callTool({ name: 'slow_count', arguments: { n: 60, delay_ms: 100, label: 'sdk-a' } }, undefined, {
-          onprogress: () => {
-            if (++progress === 3) third();
-          },
-          timeout: 60000,
-        })
-        .then(
-          (result) => ({ result, at: performance.now() }),
-          (error) => ({ error, at: performance.now() }),
-        );
-      let timer;
-      await Promise.race([
-        thirdSeen,
-        new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`3 progress notifications not received within 15 s (${progress})`)), 15000);
-        }),
-      ]).finally(() => clearTimeout(timer));
-
+      const call = await streamingCall(client, 'sdk-a');
       const t0 = performance.now();
       ks = await kill({ agent: 'agent-a' }, 'e2e: sdk call cut');
-      const outcome = await Promise.race([
-        call,
-        new Promise((resolve) => {
-          timer = setTimeout(() => resolve({ pending: true }), 5000);
-        }),
-      ]).finally(() => clearTimeout(timer));
+      const outcome = await call.outcome(5000);
       assert.ok(!outcome.pending, 'callTool still has no answer 5 s after the kill');
       const took = outcome.at - t0;
-      console.log(`# kill -> SDK callTool rejected: ${took.toFixed(1)} ms after POST /admin/v1/kill was sent (${progress} progress notifications before)`);
+      console.log(`# kill -> SDK callTool rejected: ${took.toFixed(1)} ms after POST /admin/v1/kill was sent (${call.progress()} progress notifications before)`);
       assert.ok(outcome.error, `callTool rejects after the kill, got a result: ${JSON.stringify(outcome.result)}`);
       assert.equal(outcome.error.code, KILLED, `the SDK's error carries the kill's code: ${outcome.error.code} ${outcome.error.message}`);
       assert.match(outcome.error.message, /Forbidden: stopped by kill switch /, `the SDK's error carries the kill's message: ${outcome.error.message}`);
@@ -348,12 +364,7 @@ describe('ops: kill switches end to end (identity from the OpenID provider fixtu
       assert.ok(took <= KILL_STREAM_BOUND_MS, `callTool rejected ${took.toFixed(1)} ms after the kill request (bound ${KILL_STREAM_BOUND_MS} ms)`);
 
       // The upstream call is abandoned too.
-      let aborted;
-      for (const deadline = Date.now() + 5000; Date.now() < deadline; await sleep(50)) {
-        aborted = (await up.events()).find((e) => e.event === 'slow_count_aborted' && e.label === 'sdk-a');
-        if (aborted) break;
-      }
-      assert.ok(aborted, `the upstream's slow_count for the SDK call was aborted: ${JSON.stringify(await up.events())}`);
+      await assertAborted('sdk-a');
     } finally {
       await closeQuietly(client);
       if (ks) await lift(ks.id);
@@ -365,47 +376,14 @@ describe('ops: kill switches end to end (identity from the OpenID provider fixtu
     const { client } = await connectClient(mcpUrl(), { headers: bearer('agent-a'), name: 'e2e-tool-killed' });
     let ks;
     try {
-      let progress = 0;
-      let third;
-      const thirdSeen = new Promise((resolve) => {
-        third = resolve;
-      });
-      const call = client
-        .callTool({ name: 'slow_count', arguments: { n: 60, delay_ms: 100, label: 'tool-a' } }, undefined, {
-          onprogress: () => {
-            if (++progress === 3) third();
-          },
-          timeout: 60000,
-        })
-        .then(
-          (result) => ({ result }),
-          (error) => ({ error }),
-        );
-      let timer;
-      await Promise.race([
-        thirdSeen,
-        new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`3 progress notifications not received within 15 s (${progress})`)), 15000);
-        }),
-      ]).finally(() => clearTimeout(timer));
-
+      const call = await streamingCall(client, 'tool-a');
       ks = await kill({ tool: 'crm/slow_count' }, 'e2e: tool cut');
-      const outcome = await Promise.race([
-        call,
-        new Promise((resolve) => {
-          timer = setTimeout(() => resolve({ pending: true }), 5000);
-        }),
-      ]).finally(() => clearTimeout(timer));
+      const outcome = await call.outcome(5000);
       assert.ok(!outcome.pending, 'callTool still has no answer 5 s after the tool was killed');
       assert.ok(outcome.error, `callTool rejects after the kill, got a result: ${JSON.stringify(outcome.result)}`);
       assert.equal(outcome.error.code, KILLED, `${outcome.error.code} ${outcome.error.message}`);
       assert.ok(outcome.error.message.includes(ks.id), `the message names ${ks.id}: ${outcome.error.message}`);
-      let aborted;
-      for (const deadline = Date.now() + 5000; Date.now() < deadline; await sleep(50)) {
-        aborted = (await up.events()).find((e) => e.event === 'slow_count_aborted' && e.label === 'tool-a');
-        if (aborted) break;
-      }
-      assert.ok(aborted, `the upstream's slow_count was aborted: ${JSON.stringify(await up.events())}`);
+      await assertAborted('tool-a');
     } finally {
       await closeQuietly(client);
     }
