@@ -3,6 +3,8 @@
 #include <array>
 #include <cstdint>
 
+#include "common/ascii.h"
+
 namespace portcullis::encoding {
 namespace {
 
@@ -129,6 +131,25 @@ std::optional<std::string> base64_decode(std::string_view text, Base64Rules rule
   auto n = base64_decode_into(text, rules, reinterpret_cast<unsigned char*>(out.data()));
   if (!n) return std::nullopt;
   out.resize(*n);
+  return out;
+}
+
+std::string form_urlencode(std::string_view s) {
+  static constexpr char kUpperHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(s.size() * 3 / 2);
+  for (char c : s) {
+    if (ascii::is_alnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += c;
+    } else if (c == ' ') {
+      out += '+';
+    } else {
+      const auto u = static_cast<unsigned char>(c);
+      out += '%';
+      out += kUpperHex[u >> 4];
+      out += kUpperHex[u & 15];
+    }
+  }
   return out;
 }
 

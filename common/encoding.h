@@ -50,4 +50,9 @@ constexpr std::size_t base64_decoded_max(std::size_t text_size) { return text_si
 std::optional<std::size_t> base64_decode_into(std::string_view text, Base64Rules rules, unsigned char* out);
 std::optional<std::string> base64_decode(std::string_view text, Base64Rules rules);
 
+// An application/x-www-form-urlencoded component (RFC 6749 appendix B; the
+// token and introspection clients): unreserved characters as they are, space
+// as '+', every other byte as %XX (upper case).
+std::string form_urlencode(std::string_view s);
+
 }  // namespace portcullis::encoding

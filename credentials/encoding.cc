@@ -19,22 +19,4 @@ std::optional<Secret> base64_decode_secret(std::string_view text) {
   return Secret(std::string_view(reinterpret_cast<const char*>(buf.data()), *n));
 }
 
-std::string form_urlencode(std::string_view s) {
-  static constexpr char kUpperHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-        c == '.' || c == '_' || c == '~') {
-      out += static_cast<char>(c);
-    } else if (c == ' ') {
-      out += '+';
-    } else {
-      out += '%';
-      out += kUpperHex[c >> 4];
-      out += kUpperHex[c & 15];
-    }
-  }
-  return out;
-}
-
 }  // namespace portcullis::credentials

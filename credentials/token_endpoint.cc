@@ -5,7 +5,6 @@
 #include <nlohmann/json.hpp>
 
 #include "common/encoding.h"
-#include "credentials/encoding.h"
 
 namespace portcullis::credentials {
 namespace {
@@ -16,7 +15,7 @@ using Code = CredentialError::Code;
 std::string scrub(std::string s, const std::vector<std::string_view>& secrets) {
   for (std::string_view secret : secrets) {
     if (secret.size() < 4) continue;
-    for (const std::string& needle : {std::string(secret), form_urlencode(secret)}) {
+    for (const std::string& needle : {std::string(secret), encoding::form_urlencode(secret)}) {
       for (auto pos = s.find(needle); pos != std::string::npos; pos = s.find(needle, pos))
         s.replace(pos, needle.size(), "[redacted]");
     }
@@ -48,11 +47,11 @@ void request_token(HttpClient& http, const Clock& clock, const TokenEndpoint& ep
   req.max_response_bytes = 64 * 1024;
   for (const auto& f : form) {
     if (!req.body.empty()) req.body += '&';
-    req.body += form_urlencode(f.name);
+    req.body += encoding::form_urlencode(f.name);
     req.body += '=';
-    req.body += form_urlencode(f.secret_value ? f.secret_value->reveal() : std::string_view(f.value));
+    req.body += encoding::form_urlencode(f.secret_value ? f.secret_value->reveal() : std::string_view(f.value));
   }
-  std::string basic = form_urlencode(ep.client_id) + ":" + form_urlencode(ep.client_secret->reveal());
+  std::string basic = encoding::form_urlencode(ep.client_id) + ":" + encoding::form_urlencode(ep.client_secret->reveal());
   req.headers = {{"Content-Type", "application/x-www-form-urlencoded"},
                  {"Accept", "application/json"},
                  {"Authorization", "Basic " + encoding::base64_encode(basic)}};

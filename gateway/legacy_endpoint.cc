@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "common/ascii.h"
 #include "common/url.h"
 
 namespace portcullis::gateway {
@@ -24,7 +25,7 @@ bool get_int(std::string_view& in, Int& out) {
   bool negative = s[0] == '-';
   unsigned long long v = 0;
   for (std::size_t i = negative ? 1 : 0; i < s.size(); ++i) {
-    if (!std::isdigit(static_cast<unsigned char>(s[i]))) return false;
+    if (!ascii::is_digit(s[i])) return false;
     v = v * 10 + static_cast<unsigned>(s[i] - '0');
   }
   out = negative ? static_cast<Int>(-static_cast<long long>(v)) : static_cast<Int>(v);

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <set>
 
+#include "common/ascii.h"
 #include "common/encoding.h"
 
 namespace portcullis::gateway::mcp2026 {
@@ -92,7 +93,7 @@ bool is_token(std::string_view s) {
   if (s.empty()) return false;
   static constexpr std::string_view kExtra = "!#$%&'*+-.^_`|~";
   for (char c : s)
-    if (!std::isalnum(static_cast<unsigned char>(c)) && kExtra.find(c) == std::string_view::npos) return false;
+    if (!ascii::is_alnum(c) && kExtra.find(c) == std::string_view::npos) return false;
   return true;
 }
 
@@ -254,7 +255,7 @@ bool is_supported_version(std::string_view v) {
 bool is_modern_version(std::string_view v) {
   if (v.size() != 10 || v[4] != '-' || v[7] != '-') return false;
   for (std::size_t i : {0, 1, 2, 3, 5, 6, 8, 9})
-    if (!std::isdigit(static_cast<unsigned char>(v[i]))) return false;
+    if (!ascii::is_digit(v[i])) return false;
   return v >= kModernVersion;
 }
 

@@ -2,6 +2,8 @@
 
 #include <cctype>
 
+#include "common/ascii.h"
+
 namespace portcullis::identity {
 namespace {
 
@@ -25,7 +27,7 @@ bool iequals(std::string_view a, std::string_view b) {
 }
 
 bool token68_char(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_' || c == '~' ||
+  return ascii::is_alnum(c) || c == '-' || c == '.' || c == '_' || c == '~' ||
          c == '+' || c == '/' || c == '=';
 }
 

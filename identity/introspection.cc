@@ -2,6 +2,7 @@
 
 #include <openssl/crypto.h>
 
+#include "common/ascii.h"
 #include "common/encoding.h"
 #include "identity/strict_json.h"
 
@@ -15,25 +16,6 @@ void wipe(std::string& s) {
 
 }  // namespace
 
-std::string form_urlencode(std::string_view value) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(value.size() * 3 / 2);
-  for (char c : value) {
-    const auto u = static_cast<unsigned char>(c);
-    if (std::isalnum(u) || c == '-' || c == '.' || c == '_' || c == '~') {
-      out += c;
-    } else if (c == ' ') {
-      out += '+';
-    } else {
-      out += '%';
-      out += kHex[u >> 4];
-      out += kHex[u & 15];
-    }
-  }
-  return out;
-}
-
 std::shared_ptr<Introspector> Introspector::create(config::IntrospectionConfig config, std::string client_secret,
                                                    HttpClient& http) {
   return std::make_shared<Introspector>(std::move(config), std::move(client_secret), http);
@@ -42,8 +24,8 @@ std::shared_ptr<Introspector> Introspector::create(config::IntrospectionConfig c
 Introspector::Introspector(config::IntrospectionConfig config, std::string client_secret, HttpClient& http)
     : config_(std::move(config)), http_(http) {
   // RFC 6749 §2.3.1: both parts form-encoded before Basic encoding.
-  std::string id = form_urlencode(config_.client_id);
-  std::string secret = form_urlencode(client_secret);
+  std::string id = encoding::form_urlencode(config_.client_id);
+  std::string secret = encoding::form_urlencode(client_secret);
   std::string pair = id + ":" + secret;
   authorization_ = "Basic " + encoding::base64_encode(pair);
   wipe(secret);
@@ -65,7 +47,7 @@ void Introspector::introspect(std::string_view token, Callback done) {
   req.headers = {{"Content-Type", "application/x-www-form-urlencoded"},
                  {"Accept", "application/json"},
                  {"Authorization", authorization_}};
-  req.body = "token=" + form_urlencode(token) + "&token_type_hint=access_token";
+  req.body = "token=" + encoding::form_urlencode(token) + "&token_type_hint=access_token";
   req.max_response_bytes = 64 * 1024;
   auto self = shared_from_this();
   http_.fetch(std::move(req), [self, done = std::move(done)](Result<HttpResponse> res) {

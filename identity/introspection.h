@@ -55,7 +55,4 @@ class Introspector : public std::enable_shared_from_this<Introspector> {
   std::atomic<std::uint64_t> requests_{0}, active_{0}, inactive_{0}, failures_{0};
 };
 
-// application/x-www-form-urlencoded encoding of one value.
-std::string form_urlencode(std::string_view value);
-
 }  // namespace portcullis::identity

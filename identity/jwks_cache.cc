@@ -4,6 +4,7 @@
 #include <cctype>
 #include <set>
 
+#include "common/ascii.h"
 #include "identity/strict_json.h"
 
 namespace portcullis::identity {
@@ -55,7 +56,7 @@ std::optional<std::chrono::seconds> cache_control_max_age(std::string_view value
   if (i < v.size() && v[i] == '"') ++i;
   long long n = 0;
   bool digits = false;
-  for (; i < v.size() && std::isdigit(static_cast<unsigned char>(v[i])); ++i) {
+  for (; i < v.size() && ascii::is_digit(v[i]); ++i) {
     digits = true;
     n = std::min<long long>(n * 10 + (v[i] - '0'), 1LL << 40);
   }

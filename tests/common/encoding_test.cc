@@ -112,4 +112,11 @@ TEST_CASE("base64_decode_into writes at most base64_decoded_max bytes") {
   }
 }
 
+TEST_CASE("form_urlencode keeps the unreserved characters, writes space as + and the rest as %XX") {
+  CHECK(form_urlencode("a b&c=d/é~") == "a+b%26c%3Dd%2F%C3%A9~");
+  CHECK(form_urlencode("AZaz09-._~") == "AZaz09-._~");
+  CHECK(form_urlencode(std::string("\0\x7f\xff", 3)) == "%00%7F%FF");
+  CHECK(form_urlencode("") == "");
+}
+
 }  // namespace portcullis::encoding

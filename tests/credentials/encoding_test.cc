@@ -19,8 +19,4 @@ TEST_CASE("the Secret decoders decode hex and base64 (either alphabet, padding o
   CHECK_FALSE(base64_decode_secret("Zm9vYmE=="));
 }
 
-TEST_CASE("form encoding escapes reserved characters") {
-  CHECK(form_urlencode("a b&c=d/é~") == "a+b%26c%3Dd%2F%C3%A9~");
-}
-
 }  // namespace portcullis::credentials
