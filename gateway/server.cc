@@ -6,9 +6,9 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <future>
 #include <map>
 #include <mutex>
-#include <future>
 #include <thread>
 #include <vector>
 
