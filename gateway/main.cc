@@ -70,7 +70,8 @@ int cmd_check(const std::vector<std::string>& args) {
   if (!cfg) return 1;
   // What `run` checks before it serves: secrets, vault entries, key and
   // certificate files, clearances against the policy's levels.
-  auto problems = portcullis::gateway::preflight_secrets_and_files(**cfg);
+  auto problems =
+      portcullis::gateway::preflight_secrets_and_files(**cfg, portcullis::gateway::open_vault(**cfg));
   if (!(*cfg)->policy.files.empty()) {
     portcullis::policy::LoadOptions opts;
     for (const auto& up : (*cfg)->upstreams) opts.known_upstreams.push_back(up.name);

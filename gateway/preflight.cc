@@ -82,9 +82,9 @@ Result<std::shared_ptr<credentials::EmbeddedVault>> open_vault(const config::Con
   return std::shared_ptr<credentials::EmbeddedVault>(std::move(opened.value()));
 }
 
-std::vector<std::string> preflight_secrets_and_files(const config::Config& cfg) {
+std::vector<std::string> preflight_secrets_and_files(
+    const config::Config& cfg, const Result<std::shared_ptr<credentials::EmbeddedVault>>& vault) {
   std::vector<std::string> out;
-  auto vault = open_vault(cfg);
   if (!vault) out.push_back(vault.error().message);
   credentials::SecretResolver resolver(vault ? vault->get() : nullptr);
   // Resolves `ref` (when set); on success hands the secret to `check`, which
@@ -134,6 +134,12 @@ std::vector<std::string> preflight_clearances(const config::Config& cfg, const p
   for (const auto& a : cfg.agents) check("agents[" + a.id + "]", a.clearance);
   for (const auto& u : cfg.users) check("users[" + u.sub + "]", u.clearance);
   return out;
+}
+
+std::string join_problems(const std::vector<std::string>& problems) {
+  std::string all;
+  for (const auto& p : problems) all += (all.empty() ? "" : "; ") + p;
+  return all;
 }
 
 }  // namespace portcullis::gateway

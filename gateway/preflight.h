@@ -32,10 +32,16 @@ bool decode_session_key(const std::string& text, SessionSealer::Key& key);
 Result<std::shared_ptr<credentials::EmbeddedVault>> open_vault(const config::Config& cfg);
 
 // Secrets and files: one message per problem (`key: what is wrong`), empty
-// when the config can run. Reads the vault and the files named; no network.
-std::vector<std::string> preflight_secrets_and_files(const config::Config& cfg);
+// when the config can run. `vault` is the config's vault as open_vault gave
+// it; an error there is reported here, and references into it are skipped.
+// Reads the files named; no network.
+std::vector<std::string> preflight_secrets_and_files(
+    const config::Config& cfg, const Result<std::shared_ptr<credentials::EmbeddedVault>>& vault);
 
 // Each agent's and user's clearance against the policy's levels.
 std::vector<std::string> preflight_clearances(const config::Config& cfg, const policy::PolicySnapshot& policy);
+
+// The problems as one message ("; " between them), for a refused start or reload.
+std::string join_problems(const std::vector<std::string>& problems);
 
 }  // namespace portcullis::gateway

@@ -149,16 +149,12 @@ Result<RuntimePtr> Server::Impl::build_runtime(config::ConfigPtr cfg) {
   auto rt = std::make_shared<Runtime>();
   rt->config = cfg;
   rt->generation = ++generation;
-  // Every secret and file the config names, checked at once (as `portcullis
-  // check` does), so that one start or reload reports every problem.
-  if (auto problems = preflight_secrets_and_files(*cfg); !problems.empty()) {
-    std::string all;
-    for (const auto& p : problems) all += (all.empty() ? "" : "; ") + p;
-    return Err(all);
-  }
-  // Secrets come from the vault when the config names one.
+  // Secrets come from the vault when the config names one. Every secret and
+  // file the config names is checked at once (as `portcullis check` does),
+  // so that one start or reload reports every problem.
   auto opened_vault = open_vault(*cfg);
-  if (!opened_vault) return Err(opened_vault.error());
+  if (auto problems = preflight_secrets_and_files(*cfg, opened_vault); !problems.empty())
+    return Err(join_problems(problems));
   auto vault = opened_vault.value();
   rt->vault = vault;
   credentials::SecretResolver resolver(vault.get());
@@ -220,11 +216,8 @@ Result<RuntimePtr> Server::Impl::build_runtime(config::ConfigPtr cfg) {
     }
     for (const auto& w : loaded->warnings) log::warn("policy lint", {{"warning", w.to_string()}});
     rt->policy = loaded->snapshot;
-    if (auto problems = preflight_clearances(*cfg, *rt->policy); !problems.empty()) {
-      std::string all;
-      for (const auto& p : problems) all += (all.empty() ? "" : "; ") + p;
-      return Err(all);
-    }
+    if (auto problems = preflight_clearances(*cfg, *rt->policy); !problems.empty())
+      return Err(join_problems(problems));
     log::info("policy loaded", {{"version", rt->policy->version}, {"revision", rt->policy->revision},
                                 {"shadow", cfg->policy.shadow}});
   }
