@@ -1,6 +1,7 @@
 #include "gateway/server.h"
 
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
@@ -121,6 +122,9 @@ struct Server::Impl {
   std::unique_ptr<Worker> admin_worker;
   std::unique_ptr<tcp::acceptor> admin_acceptor;
   std::shared_ptr<const AdminHandler> admin_handler;
+  // Admin API requests that may block (admin_session.h); two threads so a
+  // reload waiting for its validation never delays a kill switch.
+  net::thread_pool admin_blocking{2};
   RuntimePtr current;  // the newest generation (admin worker reads it for rotate/readyz)
   std::mutex current_mu;
   // `state: { backend: redis }`. Last member: destroyed (stopped and joined)
@@ -415,7 +419,7 @@ Awaitable<void> Server::Impl::admin_accept_loop() {
       co_await t.async_wait(kNoThrow);
       continue;
     }
-    spawn_admin_connection(*admin_worker, std::move(socket), admin_handler);
+    spawn_admin_connection(*admin_worker, std::move(socket), admin_handler, admin_blocking.get_executor());
   }
 }
 
@@ -626,8 +630,14 @@ Status Server::Impl::start_admin() {
   };
   hooks.accept_tool = [this](std::string_view upstream, std::string_view tool,
                              std::string_view fingerprint) -> Result<nlohmann::json> {
+    RuntimePtr rt;
+    {
+      std::lock_guard lk(current_mu);  // `config` belongs to the main worker, which reloads swap on
+      rt = current;
+    }
     bool known = false;
-    for (const auto& up : config->upstreams) known = known || up.name == upstream;
+    if (rt)
+      for (const auto& up : rt->config->upstreams) known = known || up.name == upstream;
     if (!known) return Err("unknown upstream: " + std::string(upstream));
     bool released = policy_state.catalog.accept(upstream, tool, fingerprint);
     nlohmann::json out{{"upstream", upstream}, {"tool", tool}, {"fingerprint", fingerprint}, {"released", released},
@@ -800,6 +810,7 @@ int Server::run() {
   d.approvals->cancel_all("gateway stopping");
   d.admin_worker->stop();
   d.admin_worker->join();
+  d.admin_blocking.join();  // admin requests still running or queued finish (the loop that answers them is gone)
   if (d.redis) d.redis->stop();
   if (d.audit) d.audit->close();
   log::info("stopped");

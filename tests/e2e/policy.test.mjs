@@ -14,6 +14,7 @@
 // owner of support-bot), ops (viewer).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -1057,5 +1058,55 @@ rules:
     assert.equal(msg.id, 9);
     assert.equal(msg.result?.isError, true);
     assert.match(textOf(msg.result), /^Not approved \(denied\) by carol@example\.com: json please/);
+  });
+
+  test('a reload stuck reading its config does not hold up the admin API: probes and a kill switch answer meanwhile', async () => {
+    // The config file becomes a FIFO: the reload blocks reading it until the
+    // test writes the config (a hung network file system, say).
+    const file = gw.configFile;
+    const text = fs.readFileSync(file, 'utf8');
+    const aside = `${file}.aside`;
+    fs.renameSync(file, aside);
+    execFileSync('mkfifo', [file]);
+    let writer = null;
+    let reload;
+    try {
+      reload = admin(ADMIN.oper, 'POST', '/admin/v1/reload');
+      // A non-blocking open for writing succeeds once the reload has the FIFO
+      // open for reading; holding it open (nothing written) keeps the reload
+      // waiting in read().
+      const deadline = Date.now() + 5000;
+      while (writer === null) {
+        try {
+          writer = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+        } catch (e) {
+          assert.equal(e.code, 'ENXIO', String(e));
+          assert.ok(Date.now() < deadline, 'the reload opened the config file within 5 s');
+          await sleep(20);
+        }
+      }
+      await sleep(100);
+      const timed = async (what, fn) => {
+        const t0 = Date.now();
+        const r = await fn();
+        assert.ok(Date.now() - t0 < 2000, `${what} answered in ${Date.now() - t0} ms while a reload is stuck`);
+        return r;
+      };
+      const ready = await timed('GET /readyz (admin listener)', () => fetch(`${adminBase}/readyz`, { signal: AbortSignal.timeout(5000) }));
+      assert.equal(ready.status, 200);
+      const kill = await timed('POST /admin/v1/kill', () => admin(ADMIN.oper, 'POST', '/admin/v1/kill', { agent: 'fifo-bystander', reason: 'e2e: admin API during a stuck reload' }));
+      assert.equal(kill.status, 201, kill.text);
+      const lift = await timed('DELETE /admin/v1/kill', () => admin(ADMIN.oper, 'DELETE', `/admin/v1/kill/${kill.json.id}`));
+      assert.equal(lift.status, 200, lift.text);
+    } finally {
+      if (writer !== null) {
+        fs.writeSync(writer, text); // the reload reads it and goes on
+        fs.closeSync(writer);
+      }
+      fs.rmSync(file);
+      fs.renameSync(aside, file);
+    }
+    const r = await reload;
+    assert.equal(r.status, 200, r.text);
   });
 });
