@@ -33,7 +33,7 @@
 #   BENCH_CPU_LOAD [0]      CPU for wrk and the memory-phase clients
 #   BENCH_CPU_SUT [1]       CPU for the proxy under test (nginx, Portcullis)
 #   BENCH_CPU_UPSTREAM      CPU for the upstreams [2 if >= 3 CPUs, else 0]
-#   BENCH_PORT_BASE [18400] ports BASE+1..BASE+10 are used
+#   BENCH_PORT_BASE [18400] ports BASE+1..BASE+12 are used
 #   BENCH_JWT_TOKENS [20000] distinct tokens for the jwt-uncached variant
 #   PORTCULLIS_BIN          binary to test [build/portcullis, built by scripts/build.sh]
 #   BENCH_NO_BUILD [0]      1: do not run scripts/build.sh
@@ -73,7 +73,7 @@ SSE_PORT=$((PORT_BASE + 4))
 PCMEM_PORT=$((PORT_BASE + 5))
 PCVAR_PORT=$((PORT_BASE + 6))
 JWKS_PORT=$((PORT_BASE + 7))
-PAIR_PORTS=($((PORT_BASE + 8)) $((PORT_BASE + 9)) $((PORT_BASE + 10)) $((PORT_BASE + 11)))
+PAIR_PORTS=($((PORT_BASE + 8)) $((PORT_BASE + 9)) $((PORT_BASE + 10)) $((PORT_BASE + 11)) $((PORT_BASE + 12)))
 JWT_TOKENS=${BENCH_JWT_TOKENS:-20000}  # distinct tokens of the jwt-uncached variant (> the 10,000-entry cache)
 
 # Targets (README): throughput >= 0.9 x nginx; p99 added <= 1 ms at half load;
@@ -106,6 +106,7 @@ cleanup() {
     kill -9 "$p" 2>/dev/null || true
   done
   if [[ ${BENCH_KEEP_WORKDIR:-0} == 1 ]]; then say "work dir kept: $work"; else rm -rf "$work"; fi
+  [[ -n ${mem_audit_dir:-} ]] && rm -rf "$mem_audit_dir"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -535,11 +536,22 @@ fi
 # proxy's CPU; an idle one costs nothing) and are measured in alternation,
 # ABC then CBA, so drift hits numerator and denominator alike; a ratio's
 # verdict is the median of its per-round ratios.
-PAIR_LABELS=(plain audit policy+audit jwt)
+# audit-mem is `audit` with its directory in memory (tmpfs), where fdatasync
+# returns at once: audit-mem / plain is what the log costs the proxy's CPU,
+# audit / audit-mem what waiting for this machine's disk costs on top.
+PAIR_LABELS=(plain audit policy+audit jwt audit-mem)
 declare -A PAIR_RPS   # PAIR_RPS[label,conns] = "rps rps ..." in round order
 pair_conns=()
+mem_audit_dir=""
 if has_phase ratios && (( have_pc )); then
   say "phase 5: cost ratios, ${PAIR_ROUNDS} interleaved rounds of ${PAIR_DURATION}s at $CONNS and $SAT_CONNS connections"
+  if [[ $(stat -f -c %T /dev/shm 2>/dev/null) == tmpfs ]] && mem_audit_dir=$(mktemp -d -p /dev/shm portcullis-bench-audit.XXXXXX); then
+    :
+  else
+    mem_audit_dir=""
+    say "phase 5: /dev/shm is not a tmpfs: audit-mem left out"
+    PAIR_LABELS=(plain audit policy+audit jwt)
+  fi
   write_bench_policy
   declare -A pair_url pair_pid pair_headers
   # jwt: one RS256 token from a local issuer, so the verified-token cache
@@ -550,7 +562,7 @@ if has_phase ratios && (( have_pc )); then
   pair_issuer=$!; pids+=("$pair_issuer")
   if ! wait_http "http://127.0.0.1:$JWKS_PORT/healthz" 120; then
     say "phase 5: token issuer did not start (see $work/pair-issuer.log): jwt left out"
-    PAIR_LABELS=(plain audit policy+audit)
+    PAIR_LABELS=(plain audit policy+audit ${mem_audit_dir:+audit-mem})
   fi
   for i in "${!PAIR_LABELS[@]}"; do
     l=${PAIR_LABELS[$i]}
@@ -559,6 +571,8 @@ if has_phase ratios && (( have_pc )); then
       plain) top="" ;;
       audit) top="audit:
   dir: $work/pair-audit" ;;
+      audit-mem) top="audit:
+  dir: $mem_audit_dir/audit" ;;
       policy+audit) top="policy:
   files: [$work/bench-policy.yaml]
 audit:
@@ -667,14 +681,18 @@ if (( ${#pair_conns[@]} > 0 )); then
   md "| ratio | connections | per round | median |"
   md "|---|---:|---|---:|"
   for conns in "${pair_conns[@]}"; do
-    for pr in "audit plain" "policy+audit audit" "jwt plain"; do
+    for pr in "audit plain" "policy+audit audit" "jwt plain" "audit-mem plain" "audit audit-mem"; do
       read -r num den <<<"$pr"
-      [[ " ${PAIR_LABELS[*]} " == *" $num "* ]] || continue
+      [[ " ${PAIR_LABELS[*]} " == *" $num "* && " ${PAIR_LABELS[*]} " == *" $den "* ]] || continue
       rs=$(pair_ratios "$num" "$den" "$conns")
       md "| $num / $den | $conns | $rs | $(tr ' ' '\n' <<<"$rs" | median) |"
     done
   done
   md ""
+  if [[ " ${PAIR_LABELS[*]} " == *" audit-mem "* ]]; then
+    md "audit-mem keeps its log on tmpfs, where fdatasync returns at once: audit-mem / plain is the log's CPU cost, audit / audit-mem the wait for this machine's disk."
+    md ""
+  fi
   for conns in "${pair_conns[@]}"; do
     for l in "${PAIR_LABELS[@]}"; do
       md "- $l at $conns connections, req/s per round:$(awk -v a="${PAIR_RPS[$l,$conns]}" 'BEGIN { n = split(a, x, " "); for (i = 1; i <= n; i++) printf " %.0f", x[i] }')"
