@@ -133,7 +133,8 @@ Record make_decision_record(const DecisionFacts& f, const KeyedHasher& hasher) {
   c.reserve(1024);
   c.add_string("action", f.action);
   c.add_string("agent", f.agent);
-  if (f.arguments.is_null()) {
+  const nlohmann::json& arguments = f.arguments_ref ? *f.arguments_ref : f.arguments;
+  if (arguments.is_null()) {
     c.add_null("args_hmac");
     c.add_null("args_redacted");
   } else {
@@ -141,10 +142,10 @@ Record make_decision_record(const DecisionFacts& f, const KeyedHasher& hasher) {
     // arguments always give the same hash.
     thread_local std::string canonical_args;
     canonical_args.clear();
-    canonical_json_into(canonical_args, f.arguments);
+    canonical_json_into(canonical_args, arguments);
     c.add_string("args_hmac", hasher.hash(canonical_args));
-    if (f.redact.empty()) write_redacted(c.add_raw("args_redacted"), f.arguments, 0);
-    else c.add_json("args_redacted", redact_arguments(f.arguments, f.redact));
+    if (f.redact.empty()) write_redacted(c.add_raw("args_redacted"), arguments, 0);
+    else c.add_json("args_redacted", redact_arguments(arguments, f.redact));
   }
   c.add_string("config_revision", f.config_revision);
   c.add_string("credential_kind", f.credential_kind);

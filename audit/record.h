@@ -76,6 +76,9 @@ struct DecisionFacts {
   std::string sensitivity;
   nlohmann::json resources = nlohmann::json::array();
   nlohmann::json arguments;  // raw; stored as args_hmac + args_redacted
+  // When set, read instead of `arguments` (the caller's parsed tree, no deep
+  // copy per call); it must outlive make_decision_record.
+  const nlohmann::json* arguments_ref = nullptr;
   std::vector<std::string> redact;  // JSON pointers into arguments to mask
   std::vector<std::string> rules;   // deciding rule ids
   std::string reason;

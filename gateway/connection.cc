@@ -119,7 +119,8 @@ Awaitable<bool> record_decisions(const RequestContext& ctx, const Runtime& rt) {
       if (auto info = rt.policy_state->catalog.find(ctx.upstream->name, f.tool)) f.tool_fingerprint = info->pinned_fingerprint;
     f.action = d.decision.action;
     f.sensitivity = d.decision.sensitivity;
-    f.arguments = m.arguments.is_null() ? nlohmann::json::object() : m.arguments;
+    if (m.arguments.is_null()) f.arguments = nlohmann::json::object();
+    else f.arguments_ref = &m.arguments;  // ctx outlives the record's building
     f.rules = d.decision.rules;
     f.reason = d.hidden ? "tool not visible to this agent" : d.decision.reason;
     f.credential_kind = ctx.upstream->credential.empty() ? "none" : ctx.upstream->credential;
@@ -789,7 +790,8 @@ Awaitable<std::optional<std::string>> Session::hold_for_approval(RequestContext&
     f.decision = o.approved() ? "approved" : "deny";
     f.method = m.method;
     f.tool = m.target;
-    f.arguments = m.arguments.is_null() ? nlohmann::json::object() : m.arguments;
+    if (m.arguments.is_null()) f.arguments = nlohmann::json::object();
+    else f.arguments_ref = &m.arguments;
     f.rules = d.decision.rules;
     f.policy_version = d.decision.policy_version;
     f.policy_revision = d.decision.policy_revision;

@@ -73,6 +73,21 @@ TEST_CASE("secret-looking keys are found in any case and anywhere in the key") {
   CHECK(red[std::string(300, 'x') + "Secret"] == "[REDACTED]");
 }
 
+TEST_CASE("arguments_ref (the caller's tree, not a copy) gives the same record as arguments") {
+  auto h = KeyedHasher::create(std::string(32, 'k'));
+  REQUIRE(h);
+  auto copied = facts();
+  auto referenced = facts();
+  const nlohmann::json args = referenced.arguments;
+  referenced.arguments = nlohmann::json();  // null: only the reference holds them
+  referenced.arguments_ref = &args;
+  nlohmann::json a = make_decision_record(copied, **h).fields_json();
+  nlohmann::json b = make_decision_record(referenced, **h).fields_json();
+  CHECK(a == b);
+  CHECK(b["args_hmac"] == (*h)->hash(args.dump()));
+  CHECK(b["args_redacted"]["api_key"] == "[REDACTED]");
+}
+
 TEST_CASE("the redacted arguments mask secret-looking keys, listed pointers and long strings") {
   auto red = redact_arguments(facts().arguments, {"/card"});
   CHECK(red["id"] == "r-1");
