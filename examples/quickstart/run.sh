@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs the quickstart: the demo CRM MCP server, Portcullis in front of it with
 # a policy, the audit log and the admin API, and an MCP client (the agent)
-# calling through it. Shows an allowed call, denied calls, the audit trail and
-# the kill switch. Expects build/portcullis and the npm packages of tests/e2e
+# calling through it. Shows an allowed call, denied calls, the audit trail
+# (verified, and an edited copy caught) and the kill switch. Expects build/portcullis and the npm packages of tests/e2e
 # (scripts/demo.sh prepares both).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -26,6 +26,14 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
+step "The embedded vault holds the audit log's Ed25519 signing key (the public half goes to the auditor)"
+"$bin" vault init --config "$here/portcullis.yaml"
+openssl genpkey -algorithm ed25519 -out "$DEMO_RUN/audit-signing.pem" 2>/dev/null
+openssl pkey -in "$DEMO_RUN/audit-signing.pem" -pubout -out "$DEMO_RUN/audit-signing.pub.pem"
+"$bin" vault put audit-signing-key --config "$here/portcullis.yaml" <"$DEMO_RUN/audit-signing.pem"
+rm -f "$DEMO_RUN/audit-signing.pem"  # only the vault keeps the private key
+"$bin" vault list --config "$here/portcullis.yaml"
+
 step "portcullis check: the config and the policy's own tests"
 "$bin" check --config "$here/portcullis.yaml"
 
@@ -45,8 +53,15 @@ node "$here/demo-client.mjs" "http://127.0.0.1:$PORTCULLIS_PORT/mcp/crm"
 
 step "The audit trail: one durable, hash-chained decision record per call (portcullis audit tail)"
 "$bin" audit tail "$DEMO_RUN/audit" --limit 8 | python3 "$here/show-audit.py"
-step "portcullis audit verify: the chain and its signed checkpoints are intact"
-"$bin" audit verify "$DEMO_RUN/audit" || true
+step "portcullis audit verify: the chain and its signed checkpoints are intact (key pinned by the auditor)"
+sleep 1.5  # checkpoint_every.interval: a signed checkpoint follows the calls
+"$bin" audit verify "$DEMO_RUN/audit" --pubkey "$DEMO_RUN/audit-signing.pub.pem" || true
+
+step "Tampering is caught: an edited copy of the log fails verification at the edited record"
+rm -rf "$DEMO_RUN/audit-tampered" && cp -r "$DEMO_RUN/audit" "$DEMO_RUN/audit-tampered"
+seg=$(ls "$DEMO_RUN/audit-tampered"/audit-*.log | head -n1)
+sed -i '0,/"decision":"deny"/s//"decision":"allow"/' "$seg"  # turn the first deny into an allow
+"$bin" audit verify "$DEMO_RUN/audit-tampered" --pubkey "$DEMO_RUN/audit-signing.pub.pem" || true
 
 step "Kill switch: an operator stops every call to the CRM"
 admin -X POST "http://127.0.0.1:$ADMIN_PORT/admin/v1/kill" -d '{"upstream":"crm","reason":"demo: suspicious activity"}'
