@@ -7,8 +7,8 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-bin="$repo/build/portcullis"
-export DEMO_RUN="$here/.run"
+bin="${PORTCULLIS_BIN:-$repo/build/portcullis}"
+export DEMO_RUN="${DEMO_RUN:-$here/.run}"  # emptied first: give it a directory of its own
 rm -rf "$DEMO_RUN" && mkdir -p "$DEMO_RUN"
 # The demo's scripts use the SDK installed for the end-to-end tests.
 ln -sfn "$repo/tests/e2e/node_modules" "$here/node_modules"
