@@ -119,8 +119,8 @@ Awaitable<bool> record_decisions(const RequestContext& ctx, const Runtime& rt) {
       if (auto info = rt.policy_state->catalog.find(ctx.upstream->name, f.tool)) f.tool_fingerprint = info->pinned_fingerprint;
     f.action = d.decision.action;
     f.sensitivity = d.decision.sensitivity;
-    if (m.arguments.is_null()) f.arguments = nlohmann::json::object();
-    else f.arguments_ref = &m.arguments;  // ctx outlives the record's building
+    if (m.arguments) f.arguments_ref = m.arguments;  // ctx outlives the record's building
+    else f.arguments = nlohmann::json::object();
     f.rules = d.decision.rules;
     f.reason = d.hidden ? "tool not visible to this agent" : d.decision.reason;
     f.credential_kind = ctx.upstream->credential.empty() ? "none" : ctx.upstream->credential;
@@ -726,8 +726,10 @@ Awaitable<std::optional<std::string>> Session::hold_for_approval(RequestContext&
   }
   call.upstream = ctx.upstream->name;
   call.tool = m.target;
-  call.arguments_redacted = audit::redact_arguments(m.arguments.is_null() ? nlohmann::json::object() : m.arguments, {});
-  call.arguments_hash = c_.runtime->audit ? c_.runtime->audit->hasher().hash(m.arguments.dump()) : "";
+  static const nlohmann::json kNoArguments;  // null
+  const nlohmann::json& arguments = m.arguments ? *m.arguments : kNoArguments;
+  call.arguments_redacted = audit::redact_arguments(m.arguments ? *m.arguments : nlohmann::json::object(), {});
+  call.arguments_hash = c_.runtime->audit ? c_.runtime->audit->hasher().hash(arguments.dump()) : "";
   call.rule_id = d.decision.rules.empty() ? "" : d.decision.rules.front();
   call.decision_id = d.decision_id;
   call.created = std::chrono::system_clock::now();
@@ -790,8 +792,8 @@ Awaitable<std::optional<std::string>> Session::hold_for_approval(RequestContext&
     f.decision = o.approved() ? "approved" : "deny";
     f.method = m.method;
     f.tool = m.target;
-    if (m.arguments.is_null()) f.arguments = nlohmann::json::object();
-    else f.arguments_ref = &m.arguments;
+    if (m.arguments) f.arguments_ref = m.arguments;
+    else f.arguments = nlohmann::json::object();
     f.rules = d.decision.rules;
     f.policy_version = d.decision.policy_version;
     f.policy_revision = d.decision.policy_revision;

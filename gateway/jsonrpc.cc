@@ -48,7 +48,7 @@ Result<RpcMessage, RpcError> classify(const json& m) {
         if (args != params->end()) {
           if (!args->is_object())
             return Err(RpcError{400, -32602, "Invalid params: arguments must be an object"});
-          out.arguments = *args;
+          out.arguments = &*args;  // a node of the caller's tree (RpcBody::json)
         }
       } else if (out.method == "resources/read") {
         out.target = str("uri");

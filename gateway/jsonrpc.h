@@ -24,11 +24,22 @@ struct RpcMessage {
   // The object a decision is about: the tool name for tools/call, the prompt
   // name for prompts/get, the URI for resources/read; empty otherwise.
   std::string target;
-  nlohmann::json arguments;  // tools/call and prompts/get arguments; null when absent
+  // tools/call and prompts/get arguments: a node of RpcBody::json, not a copy
+  // (no allocation per call), so valid while the RpcBody holding this message
+  // lives; null when absent.
+  const nlohmann::json* arguments = nullptr;
   std::string protocol_version;  // initialize params.protocolVersion, when present
 };
 
+// Move-only: messages point into `json`, whose nodes a move keeps in place and
+// a copy would not.
 struct RpcBody {
+  RpcBody() = default;
+  RpcBody(RpcBody&&) = default;
+  RpcBody& operator=(RpcBody&&) = default;
+  RpcBody(const RpcBody&) = delete;
+  RpcBody& operator=(const RpcBody&) = delete;
+
   nlohmann::json json;  // the whole parsed body
   std::vector<RpcMessage> messages;
   bool batch = false;

@@ -144,7 +144,7 @@ DecideResult decide_request_with(const policy::PolicySnapshot& snapshot, PolicyS
     auto facts = facts_for(ctx, kNoGroups);
     facts.method = m.method;
     facts.name = m.target;
-    facts.arguments = m.arguments.is_null() ? nullptr : &m.arguments;
+    facts.arguments = m.arguments;
     facts.now = now;
     CallDecision d;
     d.message = i;

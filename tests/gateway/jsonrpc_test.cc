@@ -15,8 +15,14 @@ TEST_CASE("a tools/call request yields its method, id, tool name and arguments")
   CHECK(m.method == "tools/call");
   CHECK(m.id == 7);
   CHECK(m.target == "read_record");
-  CHECK(m.arguments["limit"] == 10);
+  REQUIRE(m.arguments != nullptr);
+  CHECK((*m.arguments)["limit"] == 10);
+  // A node of the body's own tree, which a move of the body keeps in place.
+  CHECK(m.arguments == &r->json["params"]["arguments"]);
   CHECK(r->first_id() == 7);
+  RpcBody moved = std::move(r.value());
+  CHECK(moved.messages[0].arguments == &moved.json["params"]["arguments"]);
+  CHECK((*moved.messages[0].arguments)["id"] == "r-1");
 }
 
 TEST_CASE("resources/read and prompts/get name their target") {
