@@ -534,7 +534,7 @@ fi
 # Host noise on a shared VM moves throughput by 10-20 % between minutes, more
 # than the costs being measured. Here the configs run side by side (all on the
 # proxy's CPU; an idle one costs nothing) and are measured in alternation,
-# ABC then CBA, so drift hits numerator and denominator alike; a ratio's
+# in order then reversed, so drift hits numerator and denominator alike; a ratio's
 # verdict is the median of its per-round ratios.
 # audit-mem is `audit` with its directory in memory (tmpfs), where fdatasync
 # returns at once: audit-mem / plain is what the log costs the proxy's CPU,
@@ -545,11 +545,11 @@ pair_conns=()
 mem_audit_dir=""
 if has_phase ratios && (( have_pc )); then
   say "phase 5: cost ratios, ${PAIR_ROUNDS} interleaved rounds of ${PAIR_DURATION}s at $CONNS and $SAT_CONNS connections"
-  if [[ $(stat -f -c %T /dev/shm 2>/dev/null) == tmpfs ]] && mem_audit_dir=$(mktemp -d -p /dev/shm portcullis-bench-audit.XXXXXX); then
-    :
-  else
-    mem_audit_dir=""
-    say "phase 5: /dev/shm is not a tmpfs: audit-mem left out"
+  if [[ $(stat -f -c %T /dev/shm 2>/dev/null) == tmpfs ]]; then
+    mem_audit_dir=$(mktemp -d -p /dev/shm portcullis-bench-audit.XXXXXX) || mem_audit_dir=""
+  fi
+  if [[ -z $mem_audit_dir ]]; then
+    say "phase 5: no writable tmpfs at /dev/shm: audit-mem left out"
     PAIR_LABELS=(plain audit policy+audit jwt)
   fi
   write_bench_policy

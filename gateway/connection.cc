@@ -726,10 +726,11 @@ Awaitable<std::optional<std::string>> Session::hold_for_approval(RequestContext&
   }
   call.upstream = ctx.upstream->name;
   call.tool = m.target;
-  static const nlohmann::json kNoArguments;  // null
-  const nlohmann::json& arguments = m.arguments ? *m.arguments : kNoArguments;
-  call.arguments_redacted = audit::redact_arguments(m.arguments ? *m.arguments : nlohmann::json::object(), {});
-  call.arguments_hash = c_.runtime->audit ? c_.runtime->audit->hasher().hash(arguments.dump()) : "";
+  static const nlohmann::json kNoArguments;                                 // hashed as null
+  static const nlohmann::json kNoArgumentsShown = nlohmann::json::object();  // shown as {}
+  call.arguments_redacted = audit::redact_arguments(m.arguments ? *m.arguments : kNoArgumentsShown, {});
+  call.arguments_hash =
+      c_.runtime->audit ? c_.runtime->audit->hasher().hash((m.arguments ? *m.arguments : kNoArguments).dump()) : "";
   call.rule_id = d.decision.rules.empty() ? "" : d.decision.rules.front();
   call.decision_id = d.decision_id;
   call.created = std::chrono::system_clock::now();
