@@ -33,6 +33,10 @@
 // again. A full queue rejects only that append (kQueueFull) and the next
 // successful batch records how many were rejected.
 //
+// Preallocation: while a segment is open, the bytes after its last line may
+// be zeros (up to about 5 MiB); closing or rotating the segment cuts them,
+// recovery at open does too, and every reader here stops at them.
+//
 // Lifetime: close() (or the destructor) stops accepting, drains the queue,
 // writes a final signed checkpoint, and joins the writer.
 #pragma once
@@ -87,6 +91,10 @@ struct AuditLogOptions {
   std::chrono::microseconds group_commit_delay{0};
   std::size_t group_commit_records = 1024;
   std::chrono::milliseconds recovery_interval{std::chrono::seconds(1)};
+  // Keep zeros, written and synced, up to 4 MiB ahead of the writer in the
+  // open segment, so that its fdatasync has no metadata to commit (see
+  // State::run_preparer). Off: segments grow by plain appends.
+  bool preallocate = true;
   // The gateway's on_failure: fail_open. Only recorded (in audit_failure
   // records: callers went ahead without a record); the log still reports errors.
   bool fail_open = false;

@@ -3,7 +3,10 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
+
+#include <algorithm>
 
 #include <cerrno>
 #include <cstring>
@@ -17,19 +20,20 @@ IoStatus io_error(const char* op, const std::string& path, int err) {
 
 class PosixWritableFile final : public WritableFile {
  public:
-  PosixWritableFile(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
+  PosixWritableFile(std::string path, int fd, std::uint64_t size) : path_(std::move(path)), fd_(fd), size_(size) {}
   ~PosixWritableFile() override {
     if (fd_ >= 0) ::close(fd_);
   }
 
   IoStatus append(std::string_view data) override {
     while (!data.empty()) {
-      ssize_t n = ::write(fd_, data.data(), data.size());
+      ssize_t n = ::pwrite(fd_, data.data(), data.size(), static_cast<off_t>(size_));
       if (n < 0) {
         if (errno == EINTR) continue;
         return io_error("write", path_, errno);
       }
       data.remove_prefix(static_cast<std::size_t>(n));
+      size_ += static_cast<std::uint64_t>(n);
     }
     return {};
   }
@@ -43,6 +47,14 @@ class PosixWritableFile final : public WritableFile {
     if (fd_ < 0) return {};
     int fd = fd_;
     fd_ = -1;
+    struct stat st;
+    if (::fstat(fd, &st) == 0 && static_cast<std::uint64_t>(st.st_size) > size_) {
+      if (::ftruncate(fd, static_cast<off_t>(size_)) != 0 || ::fdatasync(fd) != 0) {
+        int err = errno;
+        ::close(fd);
+        return io_error("truncate", path_, err);
+      }
+    }
     if (::close(fd) != 0) return io_error("close", path_, errno);
     return {};
   }
@@ -50,14 +62,44 @@ class PosixWritableFile final : public WritableFile {
  private:
   std::string path_;
   int fd_;
+  std::uint64_t size_;  // where the next append goes
 };
 
 class PosixEnv final : public Env {
  public:
   Result<std::unique_ptr<WritableFile>> open_appendable(const std::string& path) override {
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
     if (fd < 0) return Err(std::string("open ") + path + ": " + std::strerror(errno));
-    return std::unique_ptr<WritableFile>(new PosixWritableFile(path, fd));
+    struct stat st;
+    if (::fstat(fd, &st) != 0) {
+      int err = errno;
+      ::close(fd);
+      return Err(std::string("stat ") + path + ": " + std::strerror(err));
+    }
+    return std::unique_ptr<WritableFile>(new PosixWritableFile(path, fd, static_cast<std::uint64_t>(st.st_size)));
+  }
+
+  IoStatus write_zeros(const std::string& path, std::uint64_t offset, std::uint64_t length) override {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return io_error("open", path, errno);
+    static const std::string zeros(1 << 20, '\0');
+    int err = 0;
+    for (std::uint64_t done = 0; done < length && err == 0;) {
+      std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(zeros.size(), length - done));
+      ssize_t w = ::pwrite(fd, zeros.data(), n, static_cast<off_t>(offset + done));
+      if (w < 0 && errno != EINTR) err = errno;
+      if (w > 0) done += static_cast<std::uint64_t>(w);
+    }
+    if (err == 0 && ::fdatasync(fd) != 0) err = errno;
+    ::close(fd);
+    if (err != 0) return io_error("write zeros to", path, err);
+    return {};
+  }
+
+  Result<std::uint64_t> available_bytes(const std::string& dir) override {
+    struct statvfs v;
+    if (::statvfs(dir.c_str(), &v) != 0) return Err(std::string("statvfs ") + dir + ": " + std::strerror(errno));
+    return static_cast<std::uint64_t>(v.f_bavail) * v.f_frsize;
   }
 
   Result<std::string> read_file(const std::string& path) override {
@@ -84,7 +126,7 @@ class PosixEnv final : public Env {
     std::string tmp = path + ".tmp";
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
     if (fd < 0) return io_error("open", tmp, errno);
-    PosixWritableFile f(tmp, fd);
+    PosixWritableFile f(tmp, fd, 0);
     if (auto s = f.append(data); !s) return s;
     if (::fsync(fd) != 0) return io_error("fsync", tmp, errno);
     if (auto s = f.close(); !s) return s;

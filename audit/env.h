@@ -19,8 +19,10 @@ namespace portcullis::audit {
 
 using IoStatus = Result<void>;
 
-// A file opened for appending. Owned by one thread at a time (the log's
-// writer thread); not thread-safe.
+// A file opened for appending: each append writes at the end of what this
+// object has written (starting at the file's size when opened), so zeros
+// that Env::write_zeros put after that end are written over, not appended
+// to. Owned by one thread at a time (the log's writer thread).
 class WritableFile {
  public:
   virtual ~WritableFile() = default;
@@ -30,6 +32,8 @@ class WritableFile {
   // fdatasync. After one failure the caller must never retry on this file
   // (the kernel may have dropped the dirty pages: PostgreSQL's "fsyncgate").
   virtual IoStatus sync() = 0;
+  // Cuts the file to the end of the data when something (write_zeros) left
+  // it longer, syncs that, and closes.
   virtual IoStatus close() = 0;
 };
 
@@ -42,6 +46,13 @@ class Env {
 
   // Opens `path` for appending, creating it (mode 0640) if missing.
   virtual Result<std::unique_ptr<WritableFile>> open_appendable(const std::string& path) = 0;
+  // Writes `length` zero bytes at `offset` of the existing file `path`
+  // (through a descriptor of its own) and fdatasyncs them. Written, not
+  // fallocate(2)'d: ext4 and XFS keep fallocated extents "unwritten", and
+  // converting them at the first write is again a journal commit.
+  virtual IoStatus write_zeros(const std::string& path, std::uint64_t offset, std::uint64_t length) = 0;
+  // Bytes an unprivileged writer may still use on the file system of `dir`.
+  virtual Result<std::uint64_t> available_bytes(const std::string& dir) = 0;
   virtual Result<std::string> read_file(const std::string& path) = 0;
   // Writes `data` to path via a temporary file, fsync and rename, then syncs
   // the directory: either the old or the new content survives a crash.

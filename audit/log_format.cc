@@ -340,6 +340,10 @@ SegmentScan scan_segment(std::string_view data) {
   SegmentScan s;
   std::size_t pos = 0;
   while (pos < data.size()) {
+    if (data[pos] == '\0' && data.find_first_not_of('\0', pos) == std::string_view::npos) {
+      s.zero_tail = data.size() - pos;
+      return s;
+    }
     std::size_t nl = data.find('\n', pos);
     if (nl == std::string_view::npos) {
       s.bad = true;

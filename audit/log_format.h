@@ -63,6 +63,10 @@ struct SegmentScan {
   };
   std::vector<Entry> entries;  // valid lines up to the first bad one
   std::size_t valid_end = 0;   // offset just after the last valid line
+  // Zero bytes from valid_end to the end: the unused, preallocated part of a
+  // segment being written (or of one the log did not get to truncate). Not
+  // damage; the log truncates it at its next open.
+  std::size_t zero_tail = 0;
   bool bad = false;            // some bytes after valid_end are not a valid line
   bool incomplete_tail = false;  // the bad part is only an unterminated last line
   std::size_t bad_offset = 0;

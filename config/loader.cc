@@ -548,6 +548,7 @@ class Loader {
     duration(cp["interval"], a.checkpoint_interval);
     bytes(n["segment_bytes"], a.segment_bytes);
     duration(n["segment_age"], a.segment_age);
+    if (auto v = n["preallocate"].as_bool()) a.preallocate = *v;
     integer(n["queue_limit"], a.queue_limit, 1);
     YamlNode gc = n["group_commit"];
     duration(gc["max_delay"], a.group_commit_delay, /*allow_zero=*/true);

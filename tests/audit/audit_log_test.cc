@@ -581,6 +581,92 @@ namespace {
 
 // F.3 #20 in miniature: SIGKILL a writer at random points; every record whose
 // callback reported success must be there after reopen, and the chain must verify.
+TEST_CASE("zeros are kept ahead of the writer in the open segment, readers stop at them, and sealing cuts them") {
+  TempDir d;
+  FaultEnv env;
+  auto log = AuditLog::open(options(d, &env));
+  REQUIRE(log);
+  for (int i = 0; i < 5; ++i) REQUIRE(append_sync(**log, sample(i)));
+  REQUIRE(wait_until([&] { return env.zeroed_bytes > 0; }));
+  REQUIRE(append_sync(**log, sample(5)));  // written over the zeros
+  auto segs = segment_files(d.sub("log"));
+  REQUIRE(segs.size() == 1);
+  std::string open_data = read_text(segs[0]);
+  SegmentScan scan = scan_segment(open_data);
+  CHECK_FALSE(scan.bad);
+  CHECK(scan.zero_tail > 0);
+  CHECK(scan.valid_end + scan.zero_tail == open_data.size());
+  CHECK(all_records(d.sub("log")).back()["decision_id"] == "d-5");
+  CHECK(verify_audit_dirs({d.sub("log")}).ok);
+  (*log)->close();
+  std::string sealed = read_text(segs[0]);
+  CHECK(sealed.size() == scan_segment(sealed).valid_end);
+  CHECK(sealed.find('\0') == std::string::npos);
+  CHECK(sealed.compare(0, scan.valid_end, open_data, 0, scan.valid_end) == 0);
+}
+
+TEST_CASE("a segment left with zeros after its records (a crash) is cut quietly at reopen") {
+  TempDir d;
+  {
+    auto log = AuditLog::open(options(d));
+    REQUIRE(log);
+    for (int i = 0; i < 3; ++i) REQUIRE(append_sync(**log, sample(i)));
+  }
+  auto segs = segment_files(d.sub("log"));
+  REQUIRE(segs.size() == 1);
+  std::string data = read_text(segs[0]);
+  testing::write_text(segs[0], data + std::string(1 << 20, '\0'));
+  std::size_t before = all_records(d.sub("log")).size();
+  {
+    auto log = AuditLog::open(options(d));
+    REQUIRE(log);
+    REQUIRE(append_sync(**log, sample(9)));
+  }
+  CHECK(read_text(segs[0]) == data);
+  auto recs = all_records(d.sub("log"));
+  bool appended = false;
+  for (std::size_t i = before; i < recs.size(); ++i) {
+    CHECK(recs[i]["kind"] != "audit_failure");
+    appended = appended || recs[i].value("decision_id", "") == "d-9";
+  }
+  CHECK(appended);
+  CHECK(verify_audit_dirs({d.sub("log")}).ok);
+}
+
+TEST_CASE("with preallocation off, segments only grow by appends") {
+  TempDir d;
+  FaultEnv env;
+  auto o = options(d, &env);
+  o.preallocate = false;
+  auto log = AuditLog::open(o);
+  REQUIRE(log);
+  for (int i = 0; i < 5; ++i) REQUIRE(append_sync(**log, sample(i)));
+  std::this_thread::sleep_for(50ms);
+  CHECK(env.zeroed_bytes == 0);
+  auto segs = segment_files(d.sub("log"));
+  REQUIRE(segs.size() == 1);
+  CHECK(scan_segment(read_text(segs[0])).zero_tail == 0);
+}
+
+TEST_CASE("when zeroing fails the segment goes on by appends, with no more zeroing") {
+  TempDir d;
+  FaultEnv env;
+  // A fresh log writes nothing at open, so only the preparer's first piece
+  // meets the ENOSPC.
+  env.enospc = true;
+  auto log = AuditLog::open(options(d, &env));
+  REQUIRE(log);
+  REQUIRE(wait_until([&] { return env.zero_attempts > 0; }));
+  std::this_thread::sleep_for(20ms);
+  env.enospc = false;
+  for (int i = 0; i < 20; ++i) REQUIRE(append_sync(**log, sample(i)));
+  CHECK((*log)->healthy());
+  CHECK(env.zero_attempts == 1);
+  CHECK(env.zeroed_bytes == 0);
+  (*log)->close();
+  CHECK(verify_audit_dirs({d.sub("log")}).ok);
+}
+
 TEST_CASE("a log killed mid-write reopens with every acknowledged record and a valid chain") {
   TempDir d;
   std::set<std::string> acked;

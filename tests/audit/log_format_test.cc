@@ -74,6 +74,36 @@ TEST_CASE("a scan reports damage followed by valid records as not a torn tail") 
   CHECK(s.bad_offset == l1.size());
 }
 
+TEST_CASE("zeros after the last line end a scan as a preallocated tail, not as damage") {
+  std::string h1;
+  std::string lines = encode_line(body_for(1), &h1) + encode_line(body_for(2, h1), nullptr);
+  SegmentScan s = scan_segment(lines + std::string(4096, '\0'));
+  CHECK(s.entries.size() == 2);
+  CHECK_FALSE(s.bad);
+  CHECK(s.valid_end == lines.size());
+  CHECK(s.zero_tail == 4096);
+  CHECK(scan_segment(lines).zero_tail == 0);
+  CHECK(scan_segment(std::string(100, '\0')).entries.empty());
+  CHECK_FALSE(scan_segment(std::string(100, '\0')).bad);
+}
+
+TEST_CASE("half a line before the zeros is a torn tail; zeros before a line are damage") {
+  std::string h1, h2;
+  std::string l1 = encode_line(body_for(1), &h1);
+  std::string l2 = encode_line(body_for(2, h1), &h2);
+  SegmentScan torn = scan_segment(l1 + l2.substr(0, l2.size() / 2) + std::string(4096, '\0'));
+  CHECK(torn.entries.size() == 1);
+  CHECK(torn.bad);
+  CHECK(torn.incomplete_tail);
+  CHECK(torn.zero_tail == 0);
+  CHECK(torn.valid_end == l1.size());
+  // A record blanked out in the middle: the zeros run into the next line.
+  SegmentScan blanked = scan_segment(std::string(l1.size(), '\0') + l2);
+  CHECK(blanked.entries.empty());
+  CHECK(blanked.bad);
+  CHECK_FALSE(blanked.incomplete_tail);
+}
+
 TEST_CASE("segment names carry the first seq in 20 digits and sort by it") {
   CHECK(segment_name(42) == "audit-00000000000000000042.log");
   CHECK(parse_segment_name("audit-00000000000000000042.log") == 42u);

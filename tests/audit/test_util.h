@@ -104,6 +104,8 @@ class FaultEnv : public Env {
   std::atomic<bool> eio_on_sync{false};
   std::atomic<bool> fail_open_file{false};  // opening new segments fails (EIO)
   std::atomic<int> syncs{0};
+  std::atomic<std::uint64_t> zeroed_bytes{0};  // preallocated ahead of the writer
+  std::atomic<int> zero_attempts{0};
 
   void hold_syncs() {
     std::lock_guard lk(mu_);
@@ -128,6 +130,14 @@ class FaultEnv : public Env {
     if (!f) return f;
     return std::unique_ptr<WritableFile>(new File(this, std::move(*f), path));
   }
+  IoStatus write_zeros(const std::string& p, std::uint64_t offset, std::uint64_t length) override {
+    ++zero_attempts;
+    if (enospc) return Err("write zeros to " + p + ": " + std::strerror(ENOSPC));
+    auto s = base_->write_zeros(p, offset, length);
+    if (s) zeroed_bytes += length;
+    return s;
+  }
+  Result<std::uint64_t> available_bytes(const std::string& d) override { return base_->available_bytes(d); }
   Result<std::string> read_file(const std::string& p) override { return base_->read_file(p); }
   IoStatus write_file_atomic(const std::string& p, std::string_view d, int m) override {
     return base_->write_file_atomic(p, d, m);
