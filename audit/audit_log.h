@@ -93,8 +93,10 @@ struct AuditLogOptions {
   std::chrono::milliseconds recovery_interval{std::chrono::seconds(1)};
   // Keep zeros, written and synced, up to 4 MiB ahead of the writer in the
   // open segment, so that its fdatasync has no metadata to commit (see
-  // State::run_preparer). Off: segments grow by plain appends.
-  bool preallocate = true;
+  // State::run_preparer). Off (the default): segments grow by plain appends,
+  // so the open segment can be followed live (tail -f, log shippers), which
+  // a file whose size does not grow with its data cannot.
+  bool preallocate = false;
   // The gateway's on_failure: fail_open. Only recorded (in audit_failure
   // records: callers went ahead without a record); the log still reports errors.
   bool fail_open = false;

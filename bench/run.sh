@@ -33,7 +33,7 @@
 #   BENCH_CPU_LOAD [0]      CPU for wrk and the memory-phase clients
 #   BENCH_CPU_SUT [1]       CPU for the proxy under test (nginx, Portcullis)
 #   BENCH_CPU_UPSTREAM      CPU for the upstreams [2 if >= 3 CPUs, else 0]
-#   BENCH_PORT_BASE [18400] ports BASE+1..BASE+12 are used
+#   BENCH_PORT_BASE [18400] ports BASE+1..BASE+13 are used
 #   BENCH_JWT_TOKENS [20000] distinct tokens for the jwt-uncached variant
 #   PORTCULLIS_BIN          binary to test [build/portcullis, built by scripts/build.sh]
 #   BENCH_NO_BUILD [0]      1: do not run scripts/build.sh
@@ -73,7 +73,7 @@ SSE_PORT=$((PORT_BASE + 4))
 PCMEM_PORT=$((PORT_BASE + 5))
 PCVAR_PORT=$((PORT_BASE + 6))
 JWKS_PORT=$((PORT_BASE + 7))
-PAIR_PORTS=($((PORT_BASE + 8)) $((PORT_BASE + 9)) $((PORT_BASE + 10)) $((PORT_BASE + 11)) $((PORT_BASE + 12)))
+PAIR_PORTS=($((PORT_BASE + 8)) $((PORT_BASE + 9)) $((PORT_BASE + 10)) $((PORT_BASE + 11)) $((PORT_BASE + 12)) $((PORT_BASE + 13)))
 JWT_TOKENS=${BENCH_JWT_TOKENS:-20000}  # distinct tokens of the jwt-uncached variant (> the 10,000-entry cache)
 
 # Targets (README): throughput >= 0.9 x nginx; p99 added <= 1 ms at half load;
@@ -539,7 +539,9 @@ fi
 # audit-mem is `audit` with its directory in memory (tmpfs), where fdatasync
 # returns at once: audit-mem / plain is what the log costs the proxy's CPU,
 # audit / audit-mem what waiting for this machine's disk costs on top.
-PAIR_LABELS=(plain audit policy+audit jwt audit-mem)
+# audit-prealloc is `audit` with `preallocate: true` (zeros kept ahead of the
+# writer, so a sync writes data without a journal commit; off by default).
+PAIR_LABELS=(plain audit policy+audit jwt audit-mem audit-prealloc)
 declare -A PAIR_RPS   # PAIR_RPS[label,conns] = "rps rps ..." in round order
 pair_conns=()
 mem_audit_dir=""
@@ -550,7 +552,7 @@ if has_phase ratios && (( have_pc )); then
   fi
   if [[ -z $mem_audit_dir ]]; then
     say "phase 5: no writable tmpfs at /dev/shm: audit-mem left out"
-    PAIR_LABELS=(plain audit policy+audit jwt)
+    PAIR_LABELS=(plain audit policy+audit jwt audit-prealloc)
   fi
   write_bench_policy
   declare -A pair_url pair_pid pair_headers
@@ -562,7 +564,7 @@ if has_phase ratios && (( have_pc )); then
   pair_issuer=$!; pids+=("$pair_issuer")
   if ! wait_http "http://127.0.0.1:$JWKS_PORT/healthz" 120; then
     say "phase 5: token issuer did not start (see $work/pair-issuer.log): jwt left out"
-    PAIR_LABELS=(plain audit policy+audit ${mem_audit_dir:+audit-mem})
+    PAIR_LABELS=(plain audit policy+audit ${mem_audit_dir:+audit-mem} audit-prealloc)
   fi
   for i in "${!PAIR_LABELS[@]}"; do
     l=${PAIR_LABELS[$i]}
@@ -573,6 +575,9 @@ if has_phase ratios && (( have_pc )); then
   dir: $work/pair-audit" ;;
       audit-mem) top="audit:
   dir: $mem_audit_dir/audit" ;;
+      audit-prealloc) top="audit:
+  dir: $work/pair-audit-prealloc
+  preallocate: true" ;;
       policy+audit) top="policy:
   files: [$work/bench-policy.yaml]
 audit:
@@ -681,7 +686,8 @@ if (( ${#pair_conns[@]} > 0 )); then
   md "| ratio | connections | per round | median |"
   md "|---|---:|---|---:|"
   for conns in "${pair_conns[@]}"; do
-    for pr in "audit plain" "policy+audit audit" "jwt plain" "audit-mem plain" "audit audit-mem"; do
+    for pr in "audit plain" "policy+audit audit" "jwt plain" "audit-mem plain" "audit audit-mem" \
+      "audit-prealloc plain" "audit-prealloc audit"; do
       read -r num den <<<"$pr"
       [[ " ${PAIR_LABELS[*]} " == *" $num "* && " ${PAIR_LABELS[*]} " == *" $den "* ]] || continue
       rs=$(pair_ratios "$num" "$den" "$conns")
@@ -691,6 +697,10 @@ if (( ${#pair_conns[@]} > 0 )); then
   md ""
   if [[ " ${PAIR_LABELS[*]} " == *" audit-mem "* ]]; then
     md "audit-mem keeps its log on tmpfs, where fdatasync returns at once: audit-mem / plain is the log's CPU cost, audit / audit-mem the wait for this machine's disk."
+    md ""
+  fi
+  if [[ " ${PAIR_LABELS[*]} " == *" audit-prealloc "* ]]; then
+    md "audit-prealloc is audit with \`preallocate: true\` (off by default: the open segment then ends in zeros, which live tailing cannot follow)."
     md ""
   fi
   for conns in "${pair_conns[@]}"; do

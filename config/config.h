@@ -169,7 +169,7 @@ struct AuditConfig {
   Duration checkpoint_interval{std::chrono::seconds(10)};
   std::uint64_t segment_bytes = 64ull * 1024 * 1024;
   Duration segment_age{std::chrono::hours(1)};
-  bool preallocate = true;  // segments start as zero-filled files (audit/audit_log.h)
+  bool preallocate = false;  // zeros kept ahead of the writer (audit/audit_log.h)
   std::size_t queue_limit = 65536;
   // group_commit: { max_delay, max_records } (audit/audit_log.h).
   Duration group_commit_delay{std::chrono::milliseconds(5)};

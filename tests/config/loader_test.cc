@@ -317,7 +317,7 @@ TEST_CASE("the extra tuning keys are read into their fields") {
       "identity: { introspection: { url: http://localhost:2/i, client_id: c, client_secret: s, cache_ttl: 30s } }\n"
       "credentials: { providers: [{ name: j, kind: signed_jwt, audience: x, algorithm: EdDSA, ttl: 1m,\n"
       "                             rotate_every: 24h }] }\n"
-      "audit: { segment_bytes: 1MiB, segment_age: 10m, queue_limit: 10, preallocate: false,\n"
+      "audit: { segment_bytes: 1MiB, segment_age: 10m, queue_limit: 10, preallocate: true,\n"
       "         group_commit: { max_delay: 5ms, max_records: 64 } }\n"
       "admin: { approval_timeout: 2m, approval_keepalive: 500ms }\n"
       "state: { backend: redis, url: \"redis://localhost:6390/2\", prefix: \"p:\", timeouts: { connect: 1s, command: 250ms },\n"
@@ -338,7 +338,7 @@ TEST_CASE("the extra tuning keys are read into their fields") {
   CHECK(c->audit.segment_bytes == 1024 * 1024);
   CHECK(c->audit.segment_age == 10min);
   CHECK(c->audit.queue_limit == 10);
-  CHECK_FALSE(c->audit.preallocate);
+  CHECK(c->audit.preallocate);
   CHECK(c->audit.group_commit_delay == 5ms);
   CHECK(c->audit.group_commit_records == 64);
   CHECK(c->admin.approval_timeout == 2min);

@@ -307,7 +307,9 @@ describe('audit: SIGKILL under load', { skip: SKIP, timeout: 300000 }, () => {
       upstreamUrl: up.url,
       policyFile: writePolicyFile(),
       auditDir,
-      audit: { signing_key: key.privatePem },
+      // Preallocated: a kill leaves zeros after the last record, which the
+      // verifier must accept and the next start must cut.
+      audit: { signing_key: key.privatePem, preallocate: true },
     });
     let gw = await startGateway(config, { stack });
     config.server.listen = gw.config.server.listen; // restart on the same port
@@ -379,6 +381,7 @@ describe('audit: SIGKILL under load', { skip: SKIP, timeout: 300000 }, () => {
       return acked.size >= before + 10;
     };
     const stats = [];
+    let zeroTails = 0; // kills that left the open segment ending in preallocated zeros
     try {
       for (let k = 1; k <= KILLS; k++) {
         // Let this generation serve some calls, then kill it at a random moment.
@@ -390,6 +393,9 @@ describe('audit: SIGKILL under load', { skip: SKIP, timeout: 300000 }, () => {
         await exit;
 
         const atKill = await check(`after SIGKILL #${k}`);
+        const lastSeg = segmentFiles(auditDir).at(-1);
+        const tail = fs.readFileSync(lastSeg);
+        if (tail.length > 0 && tail[tail.length - 1] === 0) zeroTails++;
         const vDown = await verifyAudit(auditDir, { pubkey: key.publicKeyFile });
         assert.equal(vDown.code, 0, `after SIGKILL #${k} (gateway down): ${verifyMessage(vDown)}`);
 
@@ -412,6 +418,9 @@ describe('audit: SIGKILL under load', { skip: SKIP, timeout: 300000 }, () => {
     assert.doesNotMatch(v.stdout, /unsigned tail/, `a clean shutdown ends with a checkpoint:\n${v.stdout}`);
     const segs = segmentFiles(auditDir).length;
     assert.ok(segs >= KILLS + 1, `a new segment per start: ${segs}`);
+    assert.ok(zeroTails > 0, `no kill left preallocated zeros after the records (${KILLS} kills)`);
+    const withZeros = segmentFiles(auditDir).filter((f) => fs.readFileSync(f).includes(0));
+    assert.deepEqual(withZeros, [], 'every segment is plain JSON lines again after the restarts and the clean stop');
     // Every answered call was also allowed in the log (it had to be, to be forwarded).
     const allowed = new Set(decisionsOf(readAuditRecords(auditDir)).filter((d) => d.decision === 'allow').map((d) => d.args_redacted?.text));
     const notLogged = [...acked.keys()].filter((n) => !allowed.has(n));
