@@ -895,8 +895,18 @@ Awaitable<bool> Session::authenticate(const http::request_header<>& h, RequestCo
   identity::Audiences audiences{identity::resource_uri(cfg.server.public_url, ctx.upstream->path),
                                 cfg.server.public_url};
   std::string tok(token.value());
-  auto result = co_await await_callback<identity::VerifyResult>(
-      [&verifier, &tok, &audiences](auto done) { verifier->verify_async(tok, audiences, std::move(done)); });
+  // A JWT (or a cached opaque token) is answered right here; only
+  // introspection suspends this coroutine.
+  std::optional<identity::VerifyResult> now = verifier->verify_now(tok, audiences);
+  identity::VerifyResult result = Err(identity::AuthError::unavailable("not verified"));
+  if (now) {
+    result = std::move(*now);
+  } else {
+    auto introspect = [&verifier, &tok, &audiences](auto done) {
+      verifier->introspect(tok, audiences, std::move(done));
+    };
+    result = co_await await_callback<identity::VerifyResult>(introspect);
+  }
   OPENSSL_cleanse(authz.data(), authz.size());
   ctx.bearer = std::move(tok);
   if (!result) co_return co_await reply(result.error());

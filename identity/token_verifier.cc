@@ -260,13 +260,25 @@ VerifyResult TokenVerifier::verify(std::string_view token, const Audiences& audi
   return state_->verify(token, audiences);
 }
 
-void TokenVerifier::verify_async(std::string_view token, const Audiences& audiences,
-                                 std::function<void(VerifyResult)> done) {
+std::optional<VerifyResult> TokenVerifier::verify_now(std::string_view token, const Audiences& audiences) {
   State& s = *state_;
   if (token.empty() || token.size() > s.options.max_token_bytes || looks_like_jwt(token) || !s.introspector)
-    return done(s.verify(token, audiences));
+    return s.verify(token, audiences);
+  if (auto hit = s.cached(token_key(token), audiences, s.options.clock())) return std::move(*hit);
+  return std::nullopt;
+}
+
+void TokenVerifier::verify_async(std::string_view token, const Audiences& audiences,
+                                 std::function<void(VerifyResult)> done) {
+  if (auto now = verify_now(token, audiences)) return done(std::move(*now));
+  introspect(token, audiences, std::move(done));
+}
+
+void TokenVerifier::introspect(std::string_view token, const Audiences& audiences,
+                               std::function<void(VerifyResult)> done) {
+  State& s = *state_;
+  if (!s.introspector) return done(s.verify(token, audiences));
   const TokenKey key = token_key(token);
-  if (auto hit = s.cached(key, audiences, s.options.clock())) return done(std::move(*hit));
   std::weak_ptr<State> weak = state_;
   auto token_copy = std::make_shared<std::string>(token);
   s.introspector->introspect(token, [weak, token_copy, key, audiences, done = std::move(done)](

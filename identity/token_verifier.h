@@ -25,6 +25,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -90,6 +91,16 @@ class TokenVerifier {
   // answered only from the introspection cache (else kInvalidToken): use
   // verify_async for opaque tokens.
   VerifyResult verify(std::string_view token, const Audiences& audiences);
+
+  // The answer when it needs no I/O (a JWT, a cached or malformed opaque
+  // token, no introspection configured); nullopt when only verify_async can
+  // tell (an opaque token to introspect). Lets a caller on an event loop skip
+  // the suspend-and-post of an asynchronous call on its hot path.
+  std::optional<VerifyResult> verify_now(std::string_view token, const Audiences& audiences);
+  // For a token verify_now could not answer: asks the introspection endpoint
+  // (without looking at the cache again) and caches the answer; `done` runs
+  // later, on an HttpClient thread.
+  void introspect(std::string_view token, const Audiences& audiences, std::function<void(VerifyResult)> done);
 
   // As verify, and opaque tokens go to introspection when configured. For a
   // JWT or a cached opaque token `done` runs before verify_async returns;

@@ -622,3 +622,29 @@ TEST_CASE("opaque tokens are refused without introspection, and JWTs never go to
   CHECK(refused(verify_async(g, rs256(g, {{"iss", "https://evil"}}))));
   CHECK(g.http.count(kIntrospect) == 0);
 }
+
+TEST_CASE("verify_now answers JWTs and cached opaque tokens at once and leaves only introspection to later") {
+  Fixture f;
+  with_introspection(f, {{"active", true}, {"client_id", "support-bot"}, {"iss", kIssuer}, {"aud", kAud.front()},
+                         {"exp", f.clock.seconds() + 3600}});
+  VerifierOptions options;
+  options.introspection_secret = "secret";
+  f.start(options);
+  auto jwt = f.verifier->verify_now(rs256(f), kAud);
+  REQUIRE(jwt);
+  CHECK(jwt->ok());
+  auto bad = f.verifier->verify_now(rs256(f, {{"iss", "https://evil"}}), kAud);
+  REQUIRE(bad);
+  CHECK(refused(*bad));
+  CHECK_FALSE(f.verifier->verify_now("opaque-now", kAud));
+  CHECK(f.http.count(kIntrospect) == 0);  // verify_now never starts I/O
+  std::optional<VerifyResult> later;
+  f.verifier->introspect("opaque-now", kAud, [&](VerifyResult r) { later = std::move(r); });
+  f.http.flush();
+  REQUIRE(later);
+  CHECK(later->ok());
+  auto cached = f.verifier->verify_now("opaque-now", kAud);
+  REQUIRE(cached);
+  CHECK(cached->ok());
+  CHECK(f.http.count(kIntrospect) == 1);
+}
