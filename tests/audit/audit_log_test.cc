@@ -95,8 +95,8 @@ TEST_CASE("each written batch is reported with its duration and size before its 
   (*log)->close();
 }
 
-TEST_CASE("a torn tail is truncated on reopen and the chain and sequence continue") {
-  TempDir d;
+// Writes three records, closes the log, and returns its one segment's path.
+std::string closed_log_of_three(const TempDir& d) {
   {
     auto log = AuditLog::open(options(d));
     REQUIRE(log);
@@ -104,16 +104,22 @@ TEST_CASE("a torn tail is truncated on reopen and the chain and sequence continu
   }
   auto segs = segment_files(d.sub("log"));
   REQUIRE(segs.size() == 1);
-  std::string data = read_text(segs[0]);
+  return segs[0];
+}
+
+TEST_CASE("a torn tail is truncated on reopen and the chain and sequence continue") {
+  TempDir d;
+  std::string seg = closed_log_of_three(d);
+  std::string data = read_text(seg);
   std::string torn = "{\"hash\":\"sha256:0123";  // half a record
-  testing::write_text(segs[0], data + torn);
+  testing::write_text(seg, data + torn);
   std::uint64_t last_seq = all_records(d.sub("log")).back()["seq"];
   {
     auto log = AuditLog::open(options(d));
     REQUIRE(log);
     REQUIRE(append_sync(**log, sample(9)));
   }
-  CHECK(read_text(segs[0]) == data);  // truncated back to the last valid record
+  CHECK(read_text(seg) == data);  // truncated back to the last valid record
   auto recs = all_records(d.sub("log"));
   CHECK(recs[last_seq]["seq"] == last_seq + 1);
   CHECK(recs[last_seq]["kind"] == "audit_failure");
@@ -579,8 +585,6 @@ TEST_CASE("close rejects later appends") {
 namespace portcullis::audit {
 namespace {
 
-// F.3 #20 in miniature: SIGKILL a writer at random points; every record whose
-// callback reported success must be there after reopen, and the chain must verify.
 TEST_CASE("zeros are kept ahead of the writer in the open segment, readers stop at them, and sealing cuts them") {
   TempDir d;
   FaultEnv env;
@@ -609,22 +613,16 @@ TEST_CASE("zeros are kept ahead of the writer in the open segment, readers stop 
 
 TEST_CASE("a segment left with zeros after its records (a crash) is cut quietly at reopen") {
   TempDir d;
-  {
-    auto log = AuditLog::open(options(d));
-    REQUIRE(log);
-    for (int i = 0; i < 3; ++i) REQUIRE(append_sync(**log, sample(i)));
-  }
-  auto segs = segment_files(d.sub("log"));
-  REQUIRE(segs.size() == 1);
-  std::string data = read_text(segs[0]);
-  testing::write_text(segs[0], data + std::string(1 << 20, '\0'));
+  std::string seg = closed_log_of_three(d);
+  std::string data = read_text(seg);
+  testing::write_text(seg, data + std::string(1 << 20, '\0'));
   std::size_t before = all_records(d.sub("log")).size();
   {
     auto log = AuditLog::open(options(d));
     REQUIRE(log);
     REQUIRE(append_sync(**log, sample(9)));
   }
-  CHECK(read_text(segs[0]) == data);
+  CHECK(read_text(seg) == data);
   auto recs = all_records(d.sub("log"));
   bool appended = false;
   for (std::size_t i = before; i < recs.size(); ++i) {
@@ -669,6 +667,8 @@ TEST_CASE("when zeroing fails the segment goes on by appends, with no more zeroi
   CHECK(verify_audit_dirs({d.sub("log")}).ok);
 }
 
+// F.3 #20 in miniature: SIGKILL a writer at random points; every record whose
+// callback reported success must be there after reopen, and the chain must verify.
 TEST_CASE("a log killed mid-write reopens with every acknowledged record and a valid chain") {
   TempDir d;
   std::set<std::string> acked;
