@@ -104,6 +104,7 @@ struct AuditLog::State {
   std::string batch_buf;
   Clock::time_point last_cp = Clock::now();
   std::thread writer;
+  std::atomic<std::uint64_t> checkpoints{0};
 
   // ---- preallocation ----
   // Appending grows the segment at every write, and ext4 must then commit
@@ -185,7 +186,6 @@ struct AuditLog::State {
     file.reset();
     return s;
   }
-  std::atomic<std::uint64_t> checkpoints{0};
 
   void enqueue(Record record, DurableCallback on_durable, bool waited);
 

@@ -97,6 +97,13 @@ audit::DecisionFacts decision_facts(const RequestContext& ctx, const Runtime& rt
   return f;
 }
 
+// A call without `arguments` is recorded and shown with an empty object.
+const nlohmann::json kNoArguments = nlohmann::json::object();
+
+// What a decision record reads as the call's arguments: a node of the parsed
+// body (valid while the request's context lives), never a copy.
+const nlohmann::json* arguments_of(const RpcMessage& m) { return m.arguments ? m.arguments : &kNoArguments; }
+
 // Appends one decision record per decided call and resolves once every one
 // is durable (true) or any failed (false). No record, no forward.
 Awaitable<bool> record_decisions(const RequestContext& ctx, const Runtime& rt) {
@@ -119,8 +126,7 @@ Awaitable<bool> record_decisions(const RequestContext& ctx, const Runtime& rt) {
       if (auto info = rt.policy_state->catalog.find(ctx.upstream->name, f.tool)) f.tool_fingerprint = info->pinned_fingerprint;
     f.action = d.decision.action;
     f.sensitivity = d.decision.sensitivity;
-    if (m.arguments) f.arguments_ref = m.arguments;  // ctx outlives the record's building
-    else f.arguments = nlohmann::json::object();
+    f.arguments_ref = arguments_of(m);
     f.rules = d.decision.rules;
     f.reason = d.hidden ? "tool not visible to this agent" : d.decision.reason;
     f.credential_kind = ctx.upstream->credential.empty() ? "none" : ctx.upstream->credential;
@@ -726,11 +732,12 @@ Awaitable<std::optional<std::string>> Session::hold_for_approval(RequestContext&
   }
   call.upstream = ctx.upstream->name;
   call.tool = m.target;
-  static const nlohmann::json kNoArguments;                                 // hashed as null
-  static const nlohmann::json kNoArgumentsShown = nlohmann::json::object();  // shown as {}
-  call.arguments_redacted = audit::redact_arguments(m.arguments ? *m.arguments : kNoArgumentsShown, {});
+  static const nlohmann::json kArgumentsHashedWhenAbsent;  // null: the hash has always covered "null"
+  call.arguments_redacted = audit::redact_arguments(*arguments_of(m), {});
   call.arguments_hash =
-      c_.runtime->audit ? c_.runtime->audit->hasher().hash((m.arguments ? *m.arguments : kNoArguments).dump()) : "";
+      c_.runtime->audit
+          ? c_.runtime->audit->hasher().hash((m.arguments ? *m.arguments : kArgumentsHashedWhenAbsent).dump())
+          : "";
   call.rule_id = d.decision.rules.empty() ? "" : d.decision.rules.front();
   call.decision_id = d.decision_id;
   call.created = std::chrono::system_clock::now();
@@ -793,8 +800,7 @@ Awaitable<std::optional<std::string>> Session::hold_for_approval(RequestContext&
     f.decision = o.approved() ? "approved" : "deny";
     f.method = m.method;
     f.tool = m.target;
-    if (m.arguments) f.arguments_ref = m.arguments;
-    else f.arguments = nlohmann::json::object();
+    f.arguments_ref = arguments_of(m);
     f.rules = d.decision.rules;
     f.policy_version = d.decision.policy_version;
     f.policy_revision = d.decision.policy_revision;
